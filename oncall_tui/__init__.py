@@ -1,0 +1,3 @@
+"""oncall-tui: a keyboard-driven terminal dashboard for running an incident."""
+
+__version__ = "0.1.0"
