@@ -1,0 +1,478 @@
+"""The engine: owns the sources, the log, the webhook listener and the operator's actions.
+
+The dashboard and the headless `serve` command run this same object. It never imports Textual:
+listeners receive plain events (oncall_tui/events.py) and decide how to show them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
+from typing import Any
+
+import httpx
+
+from oncall_tui.clock import Clock
+from oncall_tui.config import Config
+from oncall_tui.engine.actions import (
+    KINDS_THAT_CHANGE,
+    ActionRejected,
+    ActionRequest,
+    AlertmanagerActions,
+)
+from oncall_tui.engine.alerts import AlertChange, AlertmanagerSource
+from oncall_tui.engine.intake import WebhookIntake
+from oncall_tui.engine.loop import PollLoop
+from oncall_tui.events import (
+    ActionChanged,
+    AlertsRaised,
+    EngineEvent,
+    Listener,
+    LogAppended,
+    SnapshotChanged,
+)
+from oncall_tui.matchers import matches_all
+from oncall_tui.models import (
+    Action,
+    ActionStatus,
+    Alert,
+    AlertState,
+    LogEntry,
+    Matcher,
+    Snapshot,
+    SourceHealth,
+    meets_severity,
+)
+from oncall_tui.providers.alertmanager import AlertmanagerClient
+from oncall_tui.providers.http import ProviderError, make_http_client
+from oncall_tui.store import Store
+from oncall_tui.webhooks import WebhookServer, make_webhook_app
+
+log = logging.getLogger(__name__)
+
+SNAPSHOT_SAVE_INTERVAL = 30.0
+OUTBOX_RETRY_BASE = 2.0
+OUTBOX_RETRY_MAX = 60.0
+
+
+class ReadOnlyError(Exception):
+    pass
+
+
+class Engine:
+    def __init__(
+        self,
+        config: Config,
+        *,
+        clock: Clock,
+        store: Store | None = None,
+        http: httpx.AsyncClient | None = None,
+        listen_webhooks: bool = True,
+        read_only: bool | None = None,
+    ) -> None:
+        self.config = config
+        self.clock = clock
+        self.read_only = config.read_only if read_only is None else read_only
+        self._store = store
+        self._owns_store = store is None
+        self._http = http
+        self._owns_http = http is None
+        self._listen_webhooks = listen_webhooks and config.webhooks.enabled
+        self._listeners: list[Listener] = []
+        self._tasks: list[asyncio.Task[None]] = []
+        self._server: WebhookServer | None = None
+        self._webhook_health = SourceHealth(name="webhooks", kind="webhooks")
+        self._last_snapshot_save = float("-inf")
+        self._outbox_wake = asyncio.Event()
+        self._in_flight: set[str] = set()
+        self._started = False
+        self.snapshot = Snapshot(taken_at=clock.now())
+        self._alerts: AlertmanagerSource | None = None
+        self._alert_loop: PollLoop | None = None
+        self._am_actions: AlertmanagerActions | None = None
+
+    # -- listeners -----------------------------------------------------------------------------
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        self._listeners.append(listener)
+
+        def unsubscribe() -> None:
+            with contextlib.suppress(ValueError):
+                self._listeners.remove(listener)
+
+        return unsubscribe
+
+    def _emit(self, event: EngineEvent) -> None:
+        for listener in list(self._listeners):
+            try:
+                listener(event)
+            except Exception:
+                log.exception("listener failed on %s", type(event).__name__)
+
+    # -- lifecycle -----------------------------------------------------------------------------
+
+    @property
+    def store(self) -> Store:
+        if self._store is None:
+            raise RuntimeError("engine not started")
+        return self._store
+
+    @property
+    def webhook_address(self) -> str | None:
+        return self._server.address if self._server is not None else None
+
+    async def start(self) -> None:
+        if self._started:
+            return
+        self._started = True
+        if self._store is None:
+            self._store = await Store.open(
+                self.config.log.file, clock=self.clock, secrets=self.config.secrets()
+            )
+        if self._http is None:
+            self._http = make_http_client()
+        peers = [
+            AlertmanagerClient(
+                am.name,
+                am.url,
+                self._http,
+                clock=self.clock,
+                cluster=am.cluster_name,
+                auth=am.auth,
+            )
+            for am in self.config.alertmanagers
+        ]
+        self._alerts = AlertmanagerSource(peers, self.clock)
+        self._am_actions = AlertmanagerActions(
+            self._alerts.peer,
+            lambda cluster: [s for s in self._alerts.silences if s.cluster == cluster]
+            if self._alerts
+            else [],
+            self.clock,
+            self.config.actor,
+        )
+        restored = await self.store.load_snapshot()
+        if restored is not None:
+            self._alerts.restore(restored.alerts, restored.silences)
+            self._alerts.restore_health(restored.health)
+            self.snapshot = replace(restored, restored=True)
+            self._emit(SnapshotChanged(self.snapshot))
+        if self._listen_webhooks:
+            await self._start_listener()
+        self._alert_loop = PollLoop(
+            "alertmanager", self._poll_alerts, self.config.poll.alerts, self.clock
+        )
+        self._spawn(self._alert_loop.run(), "poll-alertmanager")
+        self._spawn(self._run_outbox(), "outbox")
+        self._publish(restored=restored is not None)
+
+    async def _start_listener(self) -> None:
+        hooks = self.config.webhooks
+        token = hooks.alertmanager_token.get_secret_value() if hooks.alertmanager_token else None
+        pd_secrets: list[str] = []
+        if self.config.pagerduty and self.config.pagerduty.webhook_secret:
+            pd_secrets.append(self.config.pagerduty.webhook_secret.get_secret_value())
+        intake = WebhookIntake(self.store, self.clock, self._on_webhook_entry)
+        app = make_webhook_app(intake, alertmanager_token=token, pagerduty_secrets=pd_secrets)
+        self._server = WebhookServer(app, hooks.host, hooks.port)
+        try:
+            await self._server.start()
+        except OSError as exc:
+            self._webhook_health = replace(
+                self._webhook_health,
+                reachable=False,
+                error=f"cannot listen on {hooks.listen}: {exc.strerror or exc}",
+                detail=hooks.listen,
+            )
+            await self.store.append(
+                "webhooks", "listener.failed", self._webhook_health.error, data={"listen": hooks.listen}
+            )
+            self._server = None
+            return
+        self._webhook_health = replace(
+            self._webhook_health,
+            reachable=True,
+            last_success=self.clock.now(),
+            detail=self._server.address,
+        )
+
+    def _spawn(self, coro: Any, name: str) -> None:
+        self._tasks.append(asyncio.create_task(coro, name=name))
+
+    async def stop(self) -> None:
+        for task in self._tasks:
+            task.cancel()
+        for task in self._tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+        self._tasks.clear()
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        if self._store is not None:
+            with contextlib.suppress(Exception):
+                await self._store.save_snapshot(replace(self.snapshot, restored=False))
+            if self._owns_store:
+                await self._store.close()
+                self._store = None
+        if self._http is not None and self._owns_http:
+            await self._http.aclose()
+            self._http = None
+        self._started = False
+
+    async def run(self) -> None:
+        """Start, then keep running until cancelled; always stops cleanly."""
+        try:
+            await self.start()
+            await asyncio.Event().wait()
+        finally:
+            await asyncio.shield(self.stop())
+
+    def refresh_now(self) -> None:
+        if self._alert_loop is not None:
+            self._alert_loop.wake()
+
+    # -- polling -------------------------------------------------------------------------------
+
+    async def _poll_alerts(self) -> None:
+        assert self._alerts is not None
+        first = not self._alerts.polled_once
+        health_before = dict(self._alerts.health)
+        change = await self._alerts.poll()
+        await self._log_edges(health_before)
+        if change:
+            await self._log_alert_change(change)
+            if not (first and not self.snapshot.restored and not self.snapshot.alerts):
+                self._raise_notifications(change)
+        self._publish()
+        await self._maybe_save_snapshot()
+
+    async def _log_edges(self, before: Mapping[str, SourceHealth]) -> None:
+        assert self._alerts is not None
+        for health, up in self._alerts.edges(before):
+            if up:
+                summary = f"{health.name} reachable again"
+            else:
+                summary = f"{health.name} unreachable: {health.error}"
+            await self.store.append(
+                "alertmanager",
+                "source.up" if up else "source.down",
+                summary,
+                data={"peer": health.name},
+            )
+
+    async def _log_alert_change(self, change: AlertChange) -> None:
+        rows: list[tuple[str, str, str, Mapping[str, Any]]] = []
+        for alert in change.fired:
+            rows.append(("alertmanager", "alert.firing", _alert_line("firing", alert), _alert_data(alert)))
+        for alert in change.resolved:
+            rows.append(
+                ("alertmanager", "alert.resolved", _alert_line("resolved", alert), _alert_data(alert))
+            )
+        for alert, previous in change.state_changed:
+            rows.append(
+                (
+                    "alertmanager",
+                    "alert.state",
+                    _alert_line(f"{previous} -> {alert.state.value}", alert),
+                    {**_alert_data(alert), "previous": previous},
+                )
+            )
+        for silence in change.silences_added:
+            matchers = ", ".join(str(m) for m in silence.matchers)
+            rows.append(
+                (
+                    "alertmanager",
+                    "silence.created",
+                    f"silence {silence.id} by {silence.created_by}: {matchers}",
+                    {"silence_id": silence.id, "cluster": silence.cluster, "comment": silence.comment},
+                )
+            )
+        for silence in change.silences_ended:
+            rows.append(
+                (
+                    "alertmanager",
+                    "silence.ended",
+                    f"silence {silence.id} ended",
+                    {"silence_id": silence.id, "cluster": silence.cluster},
+                )
+            )
+        await self.store.append_many(rows)
+
+    def _raise_notifications(self, change: AlertChange) -> None:
+        minimum = self.config.notify.min_severity
+        loud = tuple(
+            a
+            for a in change.fired
+            if a.state == AlertState.ACTIVE and meets_severity(a.severity, minimum)
+        )
+        if loud:
+            self._emit(AlertsRaised(loud))
+
+    def _publish(self, *, restored: bool = False) -> None:
+        assert self._alerts is not None
+        health = (*self._alerts.health.values(), self._current_webhook_health())
+        self.snapshot = replace(
+            self.snapshot,
+            taken_at=self.clock.now(),
+            alerts=tuple(self._alerts.alerts),
+            silences=tuple(self._alerts.silences),
+            health=health,
+            restored=restored and not self._alerts.polled_once,
+        )
+        self._emit(SnapshotChanged(self.snapshot))
+
+    def _current_webhook_health(self) -> SourceHealth:
+        if not self._listen_webhooks:
+            return replace(self._webhook_health, reachable=None, detail="off")
+        return self._webhook_health
+
+    async def _maybe_save_snapshot(self) -> None:
+        now = self.clock.monotonic()
+        if now - self._last_snapshot_save < SNAPSHOT_SAVE_INTERVAL:
+            return
+        self._last_snapshot_save = now
+        try:
+            await self.store.save_snapshot(self.snapshot)
+        except Exception:
+            log.exception("could not save the snapshot")
+
+    async def _on_webhook_entry(self, entry: LogEntry) -> None:
+        self._webhook_health = replace(self._webhook_health, last_success=entry.at)
+        self._emit(LogAppended(entry))
+        if entry.source == "alertmanager" and entry.kind == "webhook":
+            # The push is a hint; the poll it triggers is what the screen shows.
+            self.refresh_now()
+
+    # -- queries -------------------------------------------------------------------------------
+
+    def alerts_matching(self, matchers: Sequence[Matcher], cluster: str | None = None) -> list[Alert]:
+        return [
+            a
+            for a in self.snapshot.alerts
+            if (cluster is None or a.cluster == cluster) and matches_all(matchers, a.labels)
+        ]
+
+    async def log_entries(self, **filters: Any) -> list[LogEntry]:
+        return await self.store.entries(**filters)
+
+    @property
+    def clusters(self) -> list[str]:
+        seen: dict[str, None] = {}
+        for am in self.config.alertmanagers:
+            seen.setdefault(am.cluster_name, None)
+        return list(seen)
+
+    # -- actions -------------------------------------------------------------------------------
+
+    async def act(self, request: ActionRequest) -> Action:
+        """Record the action as pending, carry it out, record the outcome; never raises."""
+        action = Action(
+            id=secrets.token_hex(6),
+            kind=request.kind,
+            target=request.target,
+            params=dict(request.params),
+            actor=self.config.actor,
+            created_at=self.clock.now(),
+        )
+        if self.read_only and request.kind in KINDS_THAT_CHANGE:
+            return await self._finish(action, ActionStatus.FAILED, "refused: read-only mode")
+        await self.store.put_action(action)
+        await self.store.append(
+            "operator",
+            "action.requested",
+            f"{request.kind} {request.target}".strip(),
+            actor=action.actor,
+            data={"action_id": action.id, "params": dict(request.params)},
+        )
+        self._emit(ActionChanged(action))
+        return await self._attempt(action)
+
+    async def _attempt(self, action: Action) -> Action:
+        self._in_flight.add(action.id)
+        try:
+            return await self._attempt_once(action)
+        finally:
+            self._in_flight.discard(action.id)
+
+    async def _attempt_once(self, action: Action) -> Action:
+        request = ActionRequest(action.kind, action.target, action.params)
+        action = replace(action, attempts=action.attempts + 1)
+        assert self._am_actions is not None
+        try:
+            outcome = await self._am_actions.run(action.id, request)
+        except ActionRejected as exc:
+            return await self._finish(action, ActionStatus.FAILED, str(exc))
+        except ProviderError as exc:
+            if exc.retryable:
+                action = replace(action, result=f"will retry: {exc}")
+                await self.store.put_action(action)
+                self._emit(ActionChanged(action))
+                self._outbox_wake.set()
+                return action
+            return await self._finish(action, ActionStatus.FAILED, str(exc))
+        except Exception as exc:
+            log.exception("action %s failed", action.kind)
+            return await self._finish(action, ActionStatus.FAILED, f"internal error: {exc}")
+        if action.kind.startswith(("silence.", "alert.")):
+            self.refresh_now()
+        return await self._finish(action, ActionStatus.DONE, outcome.summary, outcome.data)
+
+    async def _finish(
+        self,
+        action: Action,
+        status: ActionStatus,
+        result: str,
+        data: Mapping[str, Any] | None = None,
+    ) -> Action:
+        action = replace(action, status=status, result=result, finished_at=self.clock.now())
+        if self._store is not None:
+            await self.store.put_action(action)
+            await self.store.append(
+                "operator",
+                f"action.{status.value}",
+                f"{action.kind}: {result}",
+                actor=action.actor,
+                data={"action_id": action.id, **(dict(data) if data else {})},
+            )
+        self._emit(ActionChanged(action))
+        return action
+
+    async def _run_outbox(self) -> None:
+        """Retry pending actions with backoff, including those left by an earlier run."""
+        delay = OUTBOX_RETRY_BASE
+        while True:
+            pending = await self.store.pending_actions()
+            retried = False
+            for action in pending:
+                if action.id in self._in_flight:
+                    continue
+                retried = True
+                await self._attempt(action)
+            still = await self.store.pending_actions()
+            delay = min(delay * 2, OUTBOX_RETRY_MAX) if still and retried else OUTBOX_RETRY_BASE
+            self._outbox_wake.clear()
+            if not still:
+                await self._outbox_wake.wait()
+                continue
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._outbox_wake.wait(), timeout=delay)
+
+
+def _alert_line(what: str, alert: Alert) -> str:
+    service = alert.labels.get("service") or alert.labels.get("instance") or ""
+    where = f" ({service})" if service else ""
+    return f"{what}: {alert.alertname}{where} [{alert.severity}] {alert.summary}".rstrip()
+
+
+def _alert_data(alert: Alert) -> dict[str, Any]:
+    return {
+        "fingerprint": alert.fingerprint,
+        "cluster": alert.cluster,
+        "labels": dict(alert.labels),
+        "state": alert.state.value,
+    }

@@ -1,0 +1,61 @@
+"""A polling loop that never overlaps itself and can be woken early (ctrl+r, a webhook)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+
+from oncall_tui.clock import Clock
+
+log = logging.getLogger(__name__)
+
+
+class PollLoop:
+    """Runs `poll` forever: poll, then wait `interval` or until woken, whichever comes first."""
+
+    def __init__(
+        self,
+        name: str,
+        poll: Callable[[], Awaitable[None]],
+        interval: float,
+        clock: Clock,
+    ) -> None:
+        self.name = name
+        self._poll = poll
+        self._interval = interval
+        self._clock = clock
+        self._wake = asyncio.Event()
+        self.polls = 0
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def run(self) -> None:
+        while True:
+            self._wake.clear()
+            try:
+                await self._poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                # A poll must report its own failures as source health; this is the last guard
+                # so that one bug cannot end every future refresh.
+                log.exception("poll %s failed unexpectedly", self.name)
+            self.polls += 1
+            await self._wait()
+
+    async def _wait(self) -> None:
+        if self._wake.is_set():
+            return
+        sleeper = asyncio.ensure_future(self._clock.sleep(self._interval))
+        waker = asyncio.ensure_future(self._wake.wait())
+        try:
+            await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (sleeper, waker):
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task

@@ -1,0 +1,32 @@
+"""The engine side must never pull in Textual: `serve` stays lean and the layers stay honest."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+
+@pytest.mark.parametrize(
+    "module",
+    ["oncall_tui.engine", "oncall_tui.webhooks", "oncall_tui.store", "oncall_tui.sandbox.runner"],
+)
+def test_engine_side_does_not_import_textual(module: str) -> None:
+    code = (
+        f"import sys, {module}\n"
+        "leaked = sorted(m for m in sys.modules if m == 'textual' or m.startswith(('textual.', 'oncall_tui.ui')))\n"
+        "print(','.join(leaked))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "", f"{module} imported {out.stdout.strip()}"
+
+
+def test_package_import_is_light() -> None:
+    code = "import sys, oncall_tui\nprint(len([m for m in sys.modules if m.startswith(('httpx', 'textual', 'aiosqlite'))]))"
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "0"
