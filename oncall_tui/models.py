@@ -95,6 +95,16 @@ class Alert:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertGroup:
+    """One aggregation group as Alertmanager routes it: the group labels, its receiver, its alerts."""
+
+    labels: Labels
+    receiver: str
+    alerts: tuple[Alert, ...]
+    cluster: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Matcher:
     """An Alertmanager label matcher: `=`, `!=`, `=~` or `!~`."""
 
