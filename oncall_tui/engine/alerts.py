@@ -185,7 +185,3 @@ def _diff(
     added = tuple(s for sid, s in new_active.items() if sid not in old_active)
     ended = tuple(s for sid, s in old_active.items() if sid not in new_active)
     return AlertChange(fired, resolved, state_changed, added, ended)
-
-
-def is_recent(at: datetime | None, now: datetime, seconds: float) -> bool:
-    return at is not None and (now - at).total_seconds() <= seconds
