@@ -37,12 +37,9 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
             break
         match = _MATCHER_RE.match(body, pos)
         if match is None:
-            raise MatcherSyntaxError(f"cannot read a matcher at {body[pos:pos + 20]!r}")
+            raise MatcherSyntaxError(f"cannot read a matcher at {body[pos : pos + 20]!r}")
         value = match.group("quoted")
-        if value is None:
-            value = match.group("bare") or ""
-        else:
-            value = re.sub(r"\\(.)", r"\1", value)
+        value = match.group("bare") or "" if value is None else re.sub(r"\\(.)", r"\1", value)
         op = match.group("op")
         matcher = Matcher(
             name=match.group("name"),
@@ -56,7 +53,7 @@ def parse_matchers(text: str) -> tuple[Matcher, ...]:
         pos = match.end()
         if pos < len(body):
             if body[pos] != ",":
-                raise MatcherSyntaxError(f"expected ',' at {body[pos:pos + 20]!r}")
+                raise MatcherSyntaxError(f"expected ',' at {body[pos : pos + 20]!r}")
             pos += 1
     if not matchers:
         raise MatcherSyntaxError("no matcher given")

@@ -96,7 +96,7 @@ class Alert:
 
 @dataclass(frozen=True, slots=True)
 class AlertGroup:
-    """One aggregation group as Alertmanager routes it: the group labels, its receiver, its alerts."""
+    """One aggregation group as Alertmanager routes it: group labels, receiver and alerts."""
 
     labels: Labels
     receiver: str

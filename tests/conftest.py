@@ -16,7 +16,7 @@ def no_discovered_config(
     monkeypatch.setenv("HOME", str(home))
     monkeypatch.delenv("ONCALL_TUI_CONFIG", raising=False)
     monkeypatch.setenv("TZ", "UTC")
-    yield
+    return
 
 
 @pytest.fixture

@@ -23,8 +23,15 @@ def test_example_config_is_valid() -> None:
     env = {
         name: f"value-of-{name}"
         for name in [
-            "AM_TOKEN", "AM_PASSWORD", "PD_API_KEY", "PD_ROUTING_KEY", "PD_WEBHOOK_SECRET",
-            "OG_API_KEY", "STATUSPAGE_API_KEY", "STATUSPAGE_PAGE_ID", "AM_WEBHOOK_TOKEN",
+            "AM_TOKEN",
+            "AM_PASSWORD",
+            "PD_API_KEY",
+            "PD_ROUTING_KEY",
+            "PD_WEBHOOK_SECRET",
+            "OG_API_KEY",
+            "STATUSPAGE_API_KEY",
+            "STATUSPAGE_PAGE_ID",
+            "AM_WEBHOOK_TOKEN",
         ]
     }
     config = load_config(example, env)
@@ -37,15 +44,27 @@ def test_example_config_is_valid() -> None:
     ("text", "expected"),
     [
         ("alertmanagers: []", "c.yaml: alertmanagers: "),
-        ("alertmanagers: [{name: a, url: 'http://x', colour: red}]", "alertmanagers[0].colour: unknown key"),
+        (
+            "alertmanagers: [{name: a, url: 'http://x', colour: red}]",
+            "alertmanagers[0].colour: unknown key",
+        ),
         ("alertmanagers: [{url: 'http://x'}]", "alertmanagers[0].name: required key is missing"),
         ("alertmanagers: [{name: a, url: 'x:9093'}]", "alertmanagers[0].url: expected an http"),
         (MINIMAL + "poll: {alerts: soon}", "poll.alerts: expected a duration"),
         (MINIMAL + "notify: {min_severity: loud}", "notify.min_severity: "),
         (MINIMAL + "webhooks: {listen: nowhere}", "webhooks.listen: expected host:port"),
-        (MINIMAL + "pagerduty: {api_token: '${PD_API_KEY}'}", "pagerduty.api_token: environment variable PD_API_KEY is not set"),
-        (MINIMAL + "test_alerts: [{name: t, labels: {severity: critical}}]", "test_alerts[0].labels: labels need an alertname"),
-        ("alertmanagers: [{name: a, url: 'http://x'}, {name: a, url: 'http://y'}]", "is used twice"),
+        (
+            MINIMAL + "pagerduty: {api_token: '${PD_API_KEY}'}",
+            "pagerduty.api_token: environment variable PD_API_KEY is not set",
+        ),
+        (
+            MINIMAL + "test_alerts: [{name: t, labels: {severity: critical}}]",
+            "test_alerts[0].labels: labels need an alertname",
+        ),
+        (
+            "alertmanagers: [{name: a, url: 'http://x'}, {name: a, url: 'http://y'}]",
+            "is used twice",
+        ),
         ("a: [", "c.yaml: line"),
     ],
 )
@@ -59,7 +78,8 @@ def test_errors_name_the_key_path(text: str, expected: str) -> None:
 def test_env_expansion_does_not_reparse_yaml() -> None:
     text = MINIMAL + "pagerduty: {api_token: '${TOKEN}'}\n"
     config = load_config_text(text, "c.yaml", {"TOKEN": "a: b\n- c"})
-    assert config.pagerduty is not None and config.pagerduty.api_token is not None
+    assert config.pagerduty is not None
+    assert config.pagerduty.api_token is not None
     assert config.pagerduty.api_token.get_secret_value() == "a: b\n- c"
     assert "a: b\n- c" in config.secrets()
     assert "a: b" not in repr(config)
@@ -93,6 +113,9 @@ def test_missing_file_is_one_line() -> None:
 def test_config_module_imports_nothing_heavy() -> None:
     out = subprocess.run(
         [sys.executable, "-c", "import sys, oncall_tui.config; print('textual' in sys.modules)"],
-        capture_output=True, text=True, check=True, timeout=60,
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
     )
     assert out.stdout.strip() == "False"

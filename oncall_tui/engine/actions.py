@@ -157,7 +157,9 @@ class AlertmanagerActions:
             await peer.expire_silence(silence_id)
 
         await self._on_any_peer(cluster, expire)
-        return Outcome(f"expired silence {silence_id}", {"cluster": cluster, "silence_id": silence_id})
+        return Outcome(
+            f"expired silence {silence_id}", {"cluster": cluster, "silence_id": silence_id}
+        )
 
     async def _extend_silence(self, request: ActionRequest) -> Outcome:
         cluster, silence_id = split_key(request.target)
@@ -181,7 +183,12 @@ class AlertmanagerActions:
             summary += f" (now {new_id})"
         return Outcome(
             summary,
-            {"cluster": cluster, "silence_id": silence_id, "new_silence_id": new_id, "ends_at": new_end},
+            {
+                "cluster": cluster,
+                "silence_id": silence_id,
+                "new_silence_id": new_id,
+                "ends_at": new_end,
+            },
         )
 
     async def _fire(self, request: ActionRequest) -> Outcome:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
-from datetime import datetime
 
 from oncall_tui.clock import Clock
 from oncall_tui.models import Alert, Silence, SourceHealth

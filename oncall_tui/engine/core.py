@@ -149,9 +149,9 @@ class Engine:
         self._alerts = AlertmanagerSource(peers, self.clock)
         self._am_actions = AlertmanagerActions(
             self._alerts.peer,
-            lambda cluster: [s for s in self._alerts.silences if s.cluster == cluster]
-            if self._alerts
-            else [],
+            lambda cluster: (
+                [s for s in self._alerts.silences if s.cluster == cluster] if self._alerts else []
+            ),
             self.clock,
             self.config.actor,
         )
@@ -189,7 +189,10 @@ class Engine:
                 detail=hooks.listen,
             )
             await self.store.append(
-                "webhooks", "listener.failed", self._webhook_health.error, data={"listen": hooks.listen}
+                "webhooks",
+                "listener.failed",
+                self._webhook_health.error,
+                data={"listen": hooks.listen},
             )
             self._server = None
             return
@@ -268,10 +271,17 @@ class Engine:
     async def _log_alert_change(self, change: AlertChange) -> None:
         rows: list[tuple[str, str, str, Mapping[str, Any]]] = []
         for alert in change.fired:
-            rows.append(("alertmanager", "alert.firing", _alert_line("firing", alert), _alert_data(alert)))
+            rows.append(
+                ("alertmanager", "alert.firing", _alert_line("firing", alert), _alert_data(alert))
+            )
         for alert in change.resolved:
             rows.append(
-                ("alertmanager", "alert.resolved", _alert_line("resolved", alert), _alert_data(alert))
+                (
+                    "alertmanager",
+                    "alert.resolved",
+                    _alert_line("resolved", alert),
+                    _alert_data(alert),
+                )
             )
         for alert, previous in change.state_changed:
             rows.append(
@@ -289,7 +299,11 @@ class Engine:
                     "alertmanager",
                     "silence.created",
                     f"silence {silence.id} by {silence.created_by}: {matchers}",
-                    {"silence_id": silence.id, "cluster": silence.cluster, "comment": silence.comment},
+                    {
+                        "silence_id": silence.id,
+                        "cluster": silence.cluster,
+                        "comment": silence.comment,
+                    },
                 )
             )
         for silence in change.silences_ended:
@@ -350,7 +364,9 @@ class Engine:
 
     # -- queries -------------------------------------------------------------------------------
 
-    def alerts_matching(self, matchers: Sequence[Matcher], cluster: str | None = None) -> list[Alert]:
+    def alerts_matching(
+        self, matchers: Sequence[Matcher], cluster: str | None = None
+    ) -> list[Alert]:
         return [
             a
             for a in self.snapshot.alerts

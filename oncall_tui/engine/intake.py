@@ -27,7 +27,10 @@ class WebhookIntake:
         resolved = len(notification.alerts) - firing
         counts = ", ".join(
             part
-            for part in (f"{firing} firing" if firing else "", f"{resolved} resolved" if resolved else "")
+            for part in (
+                f"{firing} firing" if firing else "",
+                f"{resolved} resolved" if resolved else "",
+            )
             if part
         )
         summary = f"{notification.status}: {', '.join(names)} ({counts}) to {notification.receiver}"
