@@ -1,0 +1,1 @@
+"""The embedded default: real Alertmanager launcher, vendor fakes and the demo scenario."""
