@@ -265,9 +265,7 @@ def _expand(node: Any, env: Mapping[str, str], path: str, source: str) -> Any:
             name = match.group(1)
             if name not in env:
                 where = path or "(top level)"
-                raise ConfigError(
-                    f"{source}: {where}: environment variable {name} is not set"
-                )
+                raise ConfigError(f"{source}: {where}: environment variable {name} is not set")
             return env[name]
 
         return _VAR_RE.sub(replace, node)
