@@ -25,7 +25,7 @@ from oncall_tui.sandbox.standin import (
     parse_time,
 )
 
-ALERT = {
+ALERT: dict[str, Any] = {
     "labels": {"alertname": "ServiceDown", "service": "payment", "severity": "critical"},
     "annotations": {"summary": "payment is down"},
     "generatorURL": "http://prometheus.example/graph",

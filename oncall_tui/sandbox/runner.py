@@ -1,0 +1,300 @@
+"""The sandbox: an Alertmanager on loopback, routed to our webhook listener, with a live scenario.
+
+`Sandbox` starts the real Alertmanager binary when it is on PATH (else the built-in stand-in,
+served by uvicorn inside the running loop), on free 127.0.0.1 ports, with a generated config
+that sends every notification to the oncall-tui webhook listener with a random bearer token.
+The listener's port is chosen before Alertmanager starts, because Alertmanager's config has to
+name it; `config()` then gives a validated oncall-tui Config aimed at all of it, and
+`write_config()` the same as YAML for another process. `stop()` ends only what `start()`
+started.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Literal
+
+import yaml
+
+from oncall_tui.clock import Clock, SystemClock
+from oncall_tui.config import Config, validate_config
+from oncall_tui.sandbox.scenario import Scenario
+from oncall_tui.sandbox.standin import StandinAlertmanager
+from oncall_tui.webhooks import WebhookServer
+
+if TYPE_CHECKING:
+    from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess
+
+log = logging.getLogger(__name__)
+
+HOST = "127.0.0.1"
+CLUSTER = "sandbox"
+OPERATOR = "Demo Operator"
+
+TEST_ALERTS: list[dict[str, Any]] = [
+    {
+        "name": "payment-service down",
+        "labels": {
+            "alertname": "ServiceDown",
+            "severity": "critical",
+            "service": "payment-service",
+            "team": "platform",
+        },
+        "annotations": {
+            "summary": "payment-service is down",
+            "description": "Test alert to verify the incident pipeline.",
+        },
+    },
+    {
+        "name": "checkout slow",
+        "labels": {"alertname": "HighLatency", "severity": "warning", "service": "checkout"},
+        "annotations": {
+            "summary": "checkout p99 latency above 1s",
+            "description": "Test warning to verify routing of warnings.",
+        },
+    },
+]
+
+Backend = Literal["alertmanager", "standin"]
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that is free right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+class SandboxError(RuntimeError):
+    """The sandbox could not start."""
+
+
+class Sandbox:
+    """One sandbox; use `async with Sandbox(...)` or start()/stop().
+
+    `backend` None picks the real binary when one is found, else the stand-in; "standin"
+    forces the stand-in; "alertmanager" requires the binary. `scenario=False` leaves the
+    Alertmanager quiet (tests fire their own alerts).
+    """
+
+    def __init__(
+        self,
+        *,
+        clock: Clock | None = None,
+        workdir: Path | None = None,
+        log_path: Path | None = None,
+        backend: Backend | None = None,
+        seed: int = 0,
+        scenario: bool = True,
+        scenario_interval: float = 5.0,
+        listen_port: int | None = None,
+    ) -> None:
+        self.clock: Clock = clock or SystemClock()
+        self._given_workdir = workdir
+        self._log_path = log_path
+        self._wanted_backend = backend
+        self.seed = seed
+        self._with_scenario = scenario
+        self._scenario_interval = scenario_interval
+        self._listen_port = listen_port
+        self.backend: Backend | None = None
+        self.fallback_reason = ""
+        self.webhook_token = secrets.token_urlsafe(24)
+        self.listen = ""
+        self.alertmanager_urls: list[str] = []
+        self.scenario: Scenario | None = None
+        self.workdir: Path | None = None
+        self._own_workdir = False
+        self._process: AlertmanagerProcess | None = None
+        self._standin: StandinAlertmanager | None = None
+        self._server: WebhookServer | None = None
+        self._scenario_task: asyncio.Task[None] | None = None
+
+    # -- addresses -------------------------------------------------------------------------
+
+    @property
+    def webhook_url(self) -> str:
+        return f"http://{self.listen}/webhooks/alertmanager"
+
+    @property
+    def log_path(self) -> Path:
+        if self._log_path is not None:
+            return self._log_path
+        if self.workdir is None:
+            raise SandboxError("sandbox not started")
+        return self.workdir / "log.db"
+
+    @property
+    def pid(self) -> int | None:
+        """PID of the Alertmanager process we started (None for the stand-in)."""
+        return None if self._process is None else self._process.pid
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def start(self) -> None:
+        if self.alertmanager_urls:
+            return
+        if self._given_workdir is None:
+            self.workdir = Path(tempfile.mkdtemp(prefix="oncall-tui-sandbox-"))
+            self._own_workdir = True
+        else:
+            self.workdir = self._given_workdir
+            self.workdir.mkdir(parents=True, exist_ok=True)
+        self.listen = f"{HOST}:{self._listen_port or free_port()}"
+        try:
+            await self._start_alertmanager()
+            if self._with_scenario:
+                self.scenario = Scenario(
+                    self.alertmanager_urls,
+                    self.clock,
+                    seed=self.seed,
+                    interval=self._scenario_interval,
+                )
+                self._scenario_task = asyncio.create_task(
+                    self.scenario.run(), name="sandbox-scenario"
+                )
+        except BaseException:
+            await self.stop()
+            raise
+
+    async def _start_alertmanager(self) -> None:
+        if self._wanted_backend != "standin":
+            binary, reason = _binary()
+            if binary is not None:
+                try:
+                    await self._start_binary(binary)
+                    return
+                except Exception as exc:
+                    if self._wanted_backend == "alertmanager":
+                        raise SandboxError(f"Alertmanager did not start: {exc}") from exc
+                    reason = f"Alertmanager did not start ({_first_line(exc)})"
+            elif self._wanted_backend == "alertmanager":
+                raise SandboxError(f"no Alertmanager binary: {reason}")
+            self.fallback_reason = reason
+            log.warning("sandbox uses the built-in stand-in: %s", reason)
+        await self._start_standin()
+
+    async def _start_binary(self, binary: str) -> None:
+        from oncall_tui.sandbox.alertmanager_process import (
+            AlertmanagerProcess,
+            alertmanager_config_yaml,
+        )
+
+        assert self.workdir is not None
+        config = alertmanager_config_yaml(
+            webhook_url=self.webhook_url, webhook_token=self.webhook_token
+        )
+        process = AlertmanagerProcess(binary, self.workdir / "alertmanager", config)
+        self._process = process
+        await process.start()
+        self.backend = "alertmanager"
+        self.alertmanager_urls = [process.url]
+
+    async def _start_standin(self) -> None:
+        standin = StandinAlertmanager(
+            clock=self.clock, webhook_url=self.webhook_url, webhook_token=self.webhook_token
+        )
+        server = WebhookServer(standin.app, HOST, 0)
+        await server.start()
+        self._server = server
+        self._standin = standin
+        url = f"http://{server.address}"
+        standin.external_url = url
+        await standin.start(tick=0.5)
+        self.backend = "standin"
+        self.alertmanager_urls = [url]
+
+    async def stop(self) -> None:
+        """Stop the scenario, then the Alertmanager; each step bounded, errors logged."""
+        if self._scenario_task is not None:
+            self._scenario_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await asyncio.wait_for(self._scenario_task, 5.0)
+            self._scenario_task = None
+        if self._standin is not None:
+            await self._standin.stop()
+            self._standin = None
+        if self._server is not None:
+            await self._server.stop()
+            self._server = None
+        if self._process is not None:
+            try:
+                await self._process.stop()
+            except Exception:
+                log.exception("could not stop the sandbox Alertmanager")
+            self._process = None
+        self.alertmanager_urls = []
+        if self._own_workdir and self.workdir is not None:
+            shutil.rmtree(self.workdir, ignore_errors=True)
+            self._own_workdir = False
+
+    async def __aenter__(self) -> Sandbox:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.stop()
+
+    # -- oncall-tui config -----------------------------------------------------------------
+
+    def config_data(self, *, log_path: Path | None = None) -> dict[str, Any]:
+        """The oncall-tui config for this sandbox, as plain data (secrets in clear)."""
+        if not self.alertmanager_urls:
+            raise SandboxError("sandbox not started")
+        names = "abcdefgh"
+        return {
+            "operator": {"name": OPERATOR, "email": "demo@example.com"},
+            "alertmanagers": [
+                {"name": f"{CLUSTER}-{names[i]}", "url": url, "cluster": CLUSTER}
+                for i, url in enumerate(self.alertmanager_urls)
+            ],
+            "webhooks": {"listen": self.listen, "alertmanager_token": self.webhook_token},
+            "poll": {"alerts": "5s"},
+            "log": {"path": str(log_path or self.log_path)},
+            "test_alerts": TEST_ALERTS,
+        }
+
+    def config(self, *, log_path: Path | None = None) -> Config:
+        """A validated Config pointing at this sandbox and its webhook listener."""
+        return validate_config(self.config_data(log_path=log_path), "<sandbox>")
+
+    def write_config(self, path: Path, *, log_path: Path | None = None) -> None:
+        """Write the config as YAML (mode 0600: it holds the sandbox's webhook token)."""
+        data = self.config_data(log_path=log_path)
+        validate_config(data, str(path))
+        header = (
+            "# oncall-tui config for a local sandbox, written by `oncall-tui sandbox`.\n"
+            "# It is valid only while that sandbox runs: its ports are chosen at start-up.\n"
+            "# The webhook token below is a random throwaway secret of this sandbox alone,\n"
+            "# so it is written here directly; real secrets belong in ${ENV} variables.\n"
+        )
+        text = header + yaml.safe_dump(data, sort_keys=False)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
+
+
+def _binary() -> tuple[str | None, str]:
+    try:
+        from oncall_tui.sandbox.alertmanager_process import find_alertmanager_binary
+    except ImportError:
+        return None, "the Alertmanager launcher is not available"
+    binary = find_alertmanager_binary()
+    if binary is None:
+        return None, "neither alertmanager nor prometheus-alertmanager is on PATH"
+    return binary, ""
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
