@@ -1,0 +1,412 @@
+"""AlertmanagerClient against the real Alertmanager binary (Debian's 0.25 in CI).
+
+One Alertmanager serves the whole module; each test labels its alerts with its own `run` value
+and filters on it, so tests do not see each other's alerts.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import replace
+from datetime import UTC, timedelta
+
+import httpx
+import pytest
+import pytest_asyncio
+from am_harness import FastClock, am_binary, running_alertmanager, soon, wait_for
+
+from oncall_tui.clock import SystemClock
+from oncall_tui.engine.actions import (
+    SILENCE_CREATE,
+    SILENCE_EXPIRE,
+    SILENCE_EXTEND,
+    ActionRejected,
+    ActionRequest,
+    AlertmanagerActions,
+)
+from oncall_tui.models import AlertState, Matcher, SilenceState
+from oncall_tui.providers.alertmanager import (
+    AlertmanagerAuth,
+    AlertmanagerClient,
+    PostableAlert,
+)
+from oncall_tui.providers.http import ProviderError
+from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess, free_port
+
+pytestmark = [pytest.mark.alertmanager, pytest.mark.asyncio(loop_scope="module")]
+
+__all__ = ["am_binary"]  # a fixture, imported so that pytest sees it here
+
+
+@pytest_asyncio.fixture(scope="module", loop_scope="module")
+async def server(
+    am_binary: str, tmp_path_factory: pytest.TempPathFactory
+) -> AsyncIterator[AlertmanagerProcess]:
+    async with running_alertmanager(am_binary, tmp_path_factory.mktemp("am")) as process:
+        yield process
+
+
+@pytest_asyncio.fixture(loop_scope="module")
+async def am(server: AlertmanagerProcess) -> AsyncIterator[AlertmanagerClient]:
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        yield AlertmanagerClient("prod-a", server.url, http, clock=SystemClock(), cluster="prod")
+
+
+@pytest.fixture
+def run() -> str:
+    return uuid.uuid4().hex[:12]
+
+
+def alert(run: str, name: str, severity: str, **labels: str) -> PostableAlert:
+    return PostableAlert(
+        labels={"alertname": name, "severity": severity, "run": run, **labels},
+        annotations={"summary": f"{name} is broken", "runbook_url": "http://runbooks/x"},
+        starts_at=soon(-5),
+        generator_url="http://prometheus.example/graph",
+    )
+
+
+async def test_status_reports_version_cluster_and_config(am: AlertmanagerClient) -> None:
+    status = await am.status()
+    assert status.version.startswith("0.")
+    assert status.cluster_status == "disabled"  # started without a cluster listener
+    assert status.peers == ()
+    assert status.uptime is not None
+    assert status.uptime.tzinfo == UTC
+    assert status.uptime <= soon()
+    assert "receivers:" in status.config_yaml
+    assert "inhibit_rules:" in status.config_yaml
+
+
+async def test_receivers_are_the_configured_names(am: AlertmanagerClient) -> None:
+    assert sorted(await am.receivers()) == ["critical", "default", "warning"]
+
+
+async def test_posted_alerts_come_back_as_domain_objects(am: AlertmanagerClient, run: str) -> None:
+    sent = alert(run, "DiskFull", "critical", service="db")
+    await am.post_alerts([sent, alert(run, "CpuHigh", "warning", service="web")])
+
+    alerts = await am.alerts(filters=[Matcher("run", run)])
+    by_name = {a.alertname: a for a in alerts}
+    assert set(by_name) == {"DiskFull", "CpuHigh"}
+    disk = by_name["DiskFull"]
+    assert dict(disk.labels) == sent.labels
+    assert dict(disk.annotations) == sent.annotations
+    assert disk.summary == "DiskFull is broken"
+    assert disk.state == AlertState.ACTIVE
+    assert disk.receivers == ("critical",)
+    assert by_name["CpuHigh"].receivers == ("warning",)
+    assert disk.generator_url == "http://prometheus.example/graph"
+    assert len(disk.fingerprint) == 16
+    assert disk.cluster == "prod"
+    assert disk.seen_by == ("prod-a",)
+    assert disk.key == f"prod/{disk.fingerprint}"
+    assert sent.starts_at is not None
+    # The server keeps milliseconds; every time comes back aware, in UTC.
+    assert abs(disk.starts_at - sent.starts_at) < timedelta(milliseconds=1)
+    for moment in (disk.starts_at, disk.updated_at, disk.ends_at):
+        assert moment is not None
+        assert moment.tzinfo == UTC
+    assert disk.ends_at is not None
+    assert disk.ends_at > soon()  # resolve_timeout in the future, since no endsAt was sent
+
+
+async def test_an_alert_sent_with_an_end_in_the_past_is_resolved(
+    am: AlertmanagerClient, run: str
+) -> None:
+    resolved = replace(alert(run, "Gone", "warning"), ends_at=soon(-1))
+    await am.post_alerts([resolved, alert(run, "Here", "warning")])
+    names = [a.alertname for a in await am.alerts(filters=[Matcher("run", run)])]
+    assert names == ["Here"]
+
+
+async def test_filters_select_by_matcher(am: AlertmanagerClient, run: str) -> None:
+    await am.post_alerts(
+        [
+            alert(run, "PaymentsDown", "critical", service="payments"),
+            alert(run, "PaymentsSlow", "warning", service="payments"),
+            alert(run, "SearchDown", "critical", service="search"),
+        ]
+    )
+    mine = Matcher("run", run)
+
+    async def names(*matchers: Matcher) -> list[str]:
+        return sorted(a.alertname for a in await am.alerts(filters=[mine, *matchers]))
+
+    assert await names(Matcher("service", "pay.*", is_regex=True)) == [
+        "PaymentsDown",
+        "PaymentsSlow",
+    ]
+    assert await names(Matcher("severity", "critical", is_equal=False)) == ["PaymentsSlow"]
+    assert await names(Matcher("service", "pay.*", is_regex=True, is_equal=False)) == ["SearchDown"]
+    assert await names(Matcher("alertname", 'has "quotes"')) == []
+    assert await am.alerts(filters=[mine], receiver="warning") != []
+    only_warning = await am.alerts(filters=[mine], receiver="warning")
+    assert [a.alertname for a in only_warning] == ["PaymentsSlow"]
+
+
+async def test_a_bad_filter_is_reported_with_the_servers_words(am: AlertmanagerClient) -> None:
+    with pytest.raises(ProviderError) as caught:
+        await am.alerts(filters=[Matcher("x", "(", is_regex=True)])
+    assert caught.value.status == 400
+    assert not caught.value.retryable
+    assert "error parsing regexp" in caught.value.message
+    assert str(caught.value).startswith("alertmanager prod-a: HTTP 400: ")
+
+
+async def test_silenced_and_inhibited_states_and_flags(am: AlertmanagerClient, run: str) -> None:
+    await am.post_alerts(
+        [
+            alert(run, "Noisy", "info", service="a"),
+            alert(run, "Root", "critical", service="b", inhibit="source"),
+            alert(run, "Symptom", "warning", service="c"),
+            alert(run, "Both", "warning", service="d"),
+        ]
+    )
+    silence_id = await am.create_silence(
+        [Matcher("run", run), Matcher("alertname", "Noisy|Both", is_regex=True)],
+        starts_at=soon(),
+        ends_at=soon(30),
+        created_by="tester@example.com",
+        comment="known noise",
+    )
+    mine = [Matcher("run", run)]
+
+    async def settled() -> dict[str, AlertState] | None:
+        states = {a.alertname: a.state for a in await am.alerts(filters=mine)}
+        wanted = {AlertState.SILENCED, AlertState.INHIBITED}
+        return states if wanted <= set(states.values()) else None
+
+    states = await wait_for(settled, what="silence and inhibition to apply")
+    assert states == {
+        "Noisy": AlertState.SILENCED,
+        "Root": AlertState.ACTIVE,
+        "Symptom": AlertState.INHIBITED,
+        "Both": AlertState.SILENCED,  # silenced and inhibited: the operator's silence is named
+    }
+    by_name = {a.alertname: a for a in await am.alerts(filters=mine)}
+    root = by_name["Root"].fingerprint
+    assert (by_name["Noisy"].silenced_by, by_name["Noisy"].inhibited_by) == ((silence_id,), ())
+    assert (by_name["Symptom"].silenced_by, by_name["Symptom"].inhibited_by) == ((), (root,))
+    assert (by_name["Both"].silenced_by, by_name["Both"].inhibited_by) == ((silence_id,), (root,))
+
+    async def names(**flags: bool) -> list[str]:
+        return sorted(a.alertname for a in await am.alerts(filters=mine, **flags))
+
+    assert await names(silenced=False) == ["Root", "Symptom"]
+    assert await names(inhibited=False) == ["Noisy", "Root"]
+    assert await names(active=False) == ["Both", "Noisy", "Symptom"]
+
+
+async def test_alert_groups_follow_the_routing_tree(am: AlertmanagerClient, run: str) -> None:
+    await am.post_alerts(
+        [
+            alert(run, "ServiceDown", "critical", service="payments", instance="a"),
+            alert(run, "ServiceDown", "critical", service="payments", instance="b"),
+            alert(run, "ServiceDown", "warning", service="search"),
+        ]
+    )
+    groups = await am.alert_groups(filters=[Matcher("run", run)])
+    summary = sorted(
+        (g.receiver, tuple(sorted(g.labels.items())), len(g.alerts), g.cluster) for g in groups
+    )
+    assert summary == [
+        ("critical", (("alertname", "ServiceDown"), ("service", "payments")), 2, "prod"),
+        ("warning", (("alertname", "ServiceDown"), ("service", "search")), 1, "prod"),
+    ]
+    payments = next(g for g in groups if g.receiver == "critical")
+    assert sorted(a.labels["instance"] for a in payments.alerts) == ["a", "b"]
+    assert all(a.state == AlertState.ACTIVE and a.cluster == "prod" for a in payments.alerts)
+
+
+async def test_silence_lifecycle_create_extend_replace_expire(
+    am: AlertmanagerClient, run: str
+) -> None:
+    matchers = [Matcher("run", run), Matcher("service", "pay.*", is_regex=True)]
+    silence_id = await am.create_silence(
+        matchers,
+        starts_at=soon(),
+        ends_at=soon(60),
+        created_by="nina@example.com",
+        comment="deploy",
+    )
+    created = await am.silence(silence_id)
+    assert created.id == silence_id
+    assert created.matchers == tuple(matchers)
+    assert created.state == SilenceState.ACTIVE
+    assert created.created_by == "nina@example.com"
+    assert created.comment == "deploy"
+    assert created.cluster == "prod"
+    assert created.updated_at is not None
+    assert created.starts_at.tzinfo == UTC
+    assert created.ends_at.tzinfo == UTC
+    assert silence_id in [s.id for s in await am.silences()]
+    assert [s.id for s in await am.silences(filters=[Matcher("run", run)])] == [silence_id]
+
+    # 0.25 updates an active silence in place when only its end or comment changes.
+    new_end = created.ends_at + timedelta(hours=1)
+    assert await am.update_silence(created, ends_at=new_end) == silence_id
+    extended = await am.silence(silence_id)
+    assert abs(extended.ends_at - new_end) < timedelta(milliseconds=1)
+    assert extended.state == SilenceState.ACTIVE
+    assert await am.update_silence(extended, ends_at=new_end, comment="longer") == silence_id
+    assert (await am.silence(silence_id)).comment == "longer"
+
+    # Changing the matchers replaces it: a new id, and the old silence is expired.
+    changed = replace(extended, matchers=(*extended.matchers, Matcher("env", "prod")))
+    new_id = await am.update_silence(changed, ends_at=new_end)
+    assert new_id != silence_id
+    assert (await am.silence(silence_id)).state == SilenceState.EXPIRED
+    replacement = await am.silence(new_id)
+    assert replacement.state == SilenceState.ACTIVE
+    assert replacement.matchers == changed.matchers
+
+    await am.expire_silence(new_id)
+    expired = await am.silence(new_id)
+    assert expired.state == SilenceState.EXPIRED
+    assert expired.ends_at <= soon()
+    # Expiring again is accepted by 0.25 (no error), so a retried expire does no harm.
+    await am.expire_silence(new_id)
+
+    # Updating an expired silence cannot revive it: Alertmanager answers with a new id.
+    revived = await am.update_silence(expired, ends_at=soon(30))
+    assert revived != new_id
+    assert (await am.silence(revived)).state == SilenceState.ACTIVE
+    await am.expire_silence(revived)
+
+
+async def test_a_silence_can_start_later(am: AlertmanagerClient, run: str) -> None:
+    silence_id = await am.create_silence(
+        [Matcher("run", run)],
+        starts_at=soon(60),
+        ends_at=soon(120),
+        created_by="tester",
+        comment="tomorrow's window",
+    )
+    pending = await am.silence(silence_id)
+    assert pending.state == SilenceState.PENDING
+    await am.expire_silence(silence_id)
+
+
+async def test_bad_silences_fail_with_the_servers_words(am: AlertmanagerClient, run: str) -> None:
+    with pytest.raises(ProviderError) as caught:
+        await am.create_silence(
+            [Matcher("run", run)],
+            starts_at=soon(),
+            ends_at=soon(-10),
+            created_by="tester",
+            comment="ends before it starts",
+        )
+    assert caught.value.status == 400
+    assert not caught.value.retryable
+    assert "start time must be before end time" in caught.value.message
+
+    with pytest.raises(ProviderError) as caught:
+        await am.create_silence(
+            [Matcher("run", "(", is_regex=True)],
+            starts_at=soon(),
+            ends_at=soon(10),
+            created_by="tester",
+            comment="bad regex",
+        )
+    assert caught.value.status == 400
+    assert "invalid regular expression" in caught.value.message
+
+
+async def test_unknown_silences_are_final_errors(server: AlertmanagerProcess) -> None:
+    unknown = str(uuid.uuid4())
+    clock = FastClock()
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        am = AlertmanagerClient("prod-a", server.url, http, clock=clock)
+        with pytest.raises(ProviderError) as caught:
+            await am.silence(unknown)
+        assert caught.value.status == 404
+        assert caught.value.message == f"silence {unknown} not found"
+        # 0.25 answers DELETE of an unknown id with a 500; it must not be retried as an outage.
+        with pytest.raises(ProviderError) as caught:
+            await am.expire_silence(unknown)
+        assert caught.value.status == 500
+        assert not caught.value.retryable
+        assert caught.value.message == f"silence {unknown} not found"
+        assert clock.sleeps == []
+
+
+async def test_credentials_are_sent_but_never_shown(server: AlertmanagerProcess) -> None:
+    seen: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append(request.headers.get("authorization", ""))
+
+    auth = AlertmanagerAuth(bearer_token="s3cret-token-value")
+    assert "s3cret" not in repr(auth)
+    async with httpx.AsyncClient(timeout=5.0, event_hooks={"request": [record]}) as http:
+        am = AlertmanagerClient("prod-a", server.url, http, clock=SystemClock(), auth=auth)
+        await am.receivers()
+        with pytest.raises(ProviderError) as caught:
+            await am.alerts(filters=[Matcher("x", "(", is_regex=True)])
+    assert seen == ["Bearer s3cret-token-value"] * 2
+    assert "s3cret" not in str(caught.value)
+    assert "s3cret" not in repr(caught.value)
+
+
+async def test_a_peer_that_is_down_is_a_retryable_error() -> None:
+    clock = FastClock()
+    async with httpx.AsyncClient(timeout=2.0) as http:
+        # A port taken from a closed socket: nothing listens there.
+        am = AlertmanagerClient("prod-b", f"http://127.0.0.1:{free_port()}", http, clock=clock)
+        with pytest.raises(ProviderError) as caught:
+            await am.alerts()
+    assert caught.value.retryable
+    assert caught.value.message == "connection refused"
+    assert len(clock.sleeps) == 2  # three attempts, backing off in between
+
+
+async def test_engine_actions_carry_out_silences_on_the_real_binary(
+    am: AlertmanagerClient, run: str
+) -> None:
+    """The engine's action executors (engine/actions.py) drive this client as intended."""
+    await am.post_alerts([alert(run, "DiskFull", "critical", service="db")])
+
+    def peers_of(cluster: str) -> list[AlertmanagerClient]:
+        return {"prod": [am]}[cluster]
+
+    actions = AlertmanagerActions(
+        peers_of,
+        lambda cluster: [],
+        SystemClock(),
+        "nina@example.com",
+    )
+    request = ActionRequest(
+        SILENCE_CREATE,
+        "",
+        {
+            "cluster": "prod",
+            "matchers": [f'run="{run}"', 'alertname="DiskFull"'],
+            "duration_seconds": 600,
+            "comment": "disk cleanup",
+        },
+    )
+    created = await actions.run("a1b2c3", request)
+    silence_id = created.data["silence_id"]
+    silence = await am.silence(silence_id)
+    assert silence.comment == "disk cleanup [oncall-tui:a1b2c3]"
+    assert silence.created_by == "nina@example.com"
+    # A retry of the same action finds the silence it already made.
+    again = await actions.run("a1b2c3", request)
+    assert again.data["silence_id"] == silence_id
+
+    extended = await actions.run(
+        "d4e5f6", ActionRequest(SILENCE_EXTEND, f"prod/{silence_id}", {"duration_seconds": 3600})
+    )
+    assert extended.data["new_silence_id"] == silence_id  # 0.25 extends in place
+    assert (await am.silence(silence_id)).ends_at > silence.ends_at + timedelta(minutes=59)
+
+    await actions.run("0a0b0c", ActionRequest(SILENCE_EXPIRE, f"prod/{silence_id}"))
+    assert (await am.silence(silence_id)).state == SilenceState.EXPIRED
+    # Expiring again is done, not failed; extending an expired silence is refused.
+    await actions.run("0a0b0d", ActionRequest(SILENCE_EXPIRE, f"prod/{silence_id}"))
+    with pytest.raises(ActionRejected):
+        await actions.run(
+            "0a0b0e", ActionRequest(SILENCE_EXTEND, f"prod/{silence_id}", {"duration_seconds": 60})
+        )
