@@ -191,8 +191,13 @@ async def test_silenced_and_inhibited_states_and_flags(am: AlertmanagerClient, r
     assert (by_name["Symptom"].silenced_by, by_name["Symptom"].inhibited_by) == ((), (root,))
     assert (by_name["Both"].silenced_by, by_name["Both"].inhibited_by) == ((silence_id,), (root,))
 
-    async def names(**flags: bool) -> list[str]:
-        return sorted(a.alertname for a in await am.alerts(filters=mine, **flags))
+    async def names(
+        *, active: bool = True, silenced: bool = True, inhibited: bool = True
+    ) -> list[str]:
+        alerts = await am.alerts(
+            filters=mine, active=active, silenced=silenced, inhibited=inhibited
+        )
+        return sorted(a.alertname for a in alerts)
 
     assert await names(silenced=False) == ["Root", "Symptom"]
     assert await names(inhibited=False) == ["Noisy", "Root"]
