@@ -6,15 +6,23 @@ and filters on it, so tests do not see each other's alerts.
 
 from __future__ import annotations
 
+import json
+import os
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
 from datetime import UTC, timedelta
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import pytest_asyncio
 from am_harness import FastClock, am_binary, running_alertmanager, soon, wait_for
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from oncall_tui.clock import SystemClock
 from oncall_tui.engine.actions import (
@@ -32,7 +40,13 @@ from oncall_tui.providers.alertmanager import (
     PostableAlert,
 )
 from oncall_tui.providers.http import ProviderError
-from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess, free_port
+from oncall_tui.sandbox.alertmanager_process import (
+    AlertmanagerProcess,
+    AlertmanagerStartError,
+    alertmanager_config_yaml,
+    free_port,
+)
+from oncall_tui.webhooks import WebhookServer
 
 pytestmark = [pytest.mark.alertmanager, pytest.mark.asyncio(loop_scope="module")]
 
@@ -415,3 +429,87 @@ async def test_engine_actions_carry_out_silences_on_the_real_binary(
         await actions.run(
             "0a0b0e", ActionRequest(SILENCE_EXTEND, f"prod/{silence_id}", {"duration_seconds": 60})
         )
+
+
+async def test_sandbox_config_routes_to_pagerduty_opsgenie_and_our_webhook(
+    am_binary: str, tmp_path: Path
+) -> None:
+    """alertmanager_config_yaml, loaded by the real binary, notifies where the sandbox expects."""
+    received: list[tuple[str, str, dict[str, Any]]] = []
+
+    async def capture(request: Request) -> Response:
+        body = json.loads(await request.body())
+        received.append((request.url.path, request.headers.get("authorization", ""), body))
+        return JSONResponse({"status": "success", "message": "ok", "dedup_key": "x"}, 202)
+
+    app = Starlette(routes=[Route("/{path:path}", capture, methods=["POST"])])
+    server = WebhookServer(app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        base = f"http://{server.address}"
+        config = alertmanager_config_yaml(
+            webhook_url=f"{base}/webhooks/alertmanager",
+            webhook_token="hook-token-123",
+            pagerduty_events_url=f"{base}/pd",
+            opsgenie_url=f"{base}/og",
+            pagerduty_routing_key="R" * 32,
+            opsgenie_api_key="og-key-123",
+        )
+        async with (
+            running_alertmanager(am_binary, tmp_path / "am", config) as process,
+            httpx.AsyncClient(timeout=5.0) as http,
+        ):
+            am = AlertmanagerClient("sandbox", process.url, http, clock=SystemClock())
+            run = uuid.uuid4().hex[:12]
+            await am.post_alerts(
+                [alert(run, "PaymentsDown", "critical"), alert(run, "DiskSlow", "warning")]
+            )
+
+            async def all_three() -> set[str]:
+                paths = {path for path, _auth, _body in received}
+                wanted = {"/webhooks/alertmanager", "/pd/v2/enqueue", "/og/v2/alerts"}
+                return paths if wanted <= paths else set()
+
+            await wait_for(all_three, what="notifications to reach the three receivers")
+    finally:
+        await server.stop()
+    by_path: dict[str, list[tuple[str, dict[str, Any]]]] = {}
+    for path, auth, body in received:
+        by_path.setdefault(path, []).append((auth, body))
+    auth, event = by_path["/pd/v2/enqueue"][0]
+    assert event["routing_key"] == "R" * 32
+    assert event["event_action"] == "trigger"
+    assert "PaymentsDown" in json.dumps(event)
+    auth, og_alert = by_path["/og/v2/alerts"][0]
+    assert auth == "GenieKey og-key-123"
+    assert "DiskSlow" in json.dumps(og_alert)
+    hooks = by_path["/webhooks/alertmanager"]
+    assert {auth for auth, _body in hooks} == {"Bearer hook-token-123"}
+    assert {body["receiver"] for _auth, body in hooks} == {"critical", "warning"}
+    assert all(body["version"] == "4" for _auth, body in hooks)
+
+
+async def test_start_failure_reports_the_binarys_complaint(am_binary: str, tmp_path: Path) -> None:
+    process = AlertmanagerProcess(am_binary, tmp_path / "bad", "route: [not, a, mapping]\n")
+    with pytest.raises(AlertmanagerStartError) as caught:
+        await process.start()
+    assert "exited with status" in str(caught.value)
+    assert "its stderr ends with" in str(caught.value)
+    assert "yaml" in str(caught.value).lower()
+    assert not process.running
+    assert (tmp_path / "bad" / "alertmanager.stderr.log").exists()
+
+
+async def test_stop_ends_the_process_by_pid(am_binary: str, tmp_path: Path) -> None:
+    async with running_alertmanager(am_binary, tmp_path / "am") as process:
+        pid = process.pid
+        assert pid is not None
+        assert process.running
+        os.kill(pid, 0)  # alive: signal 0 only checks
+    assert not process.running
+    with pytest.raises(ProcessLookupError):
+        os.kill(pid, 0)  # gone and reaped
+    await process.stop()  # stopping twice is harmless
+    with pytest.raises(httpx.ConnectError):
+        async with httpx.AsyncClient(timeout=1.0) as http:
+            await http.get(f"{process.url}/-/ready")
