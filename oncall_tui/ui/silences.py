@@ -219,12 +219,6 @@ class SilencesView(Widget):
         height: 1fr;
         width: 100%;
     }
-    SilencesView > #silences-empty {
-        height: auto;
-        width: 100%;
-        padding: 1 2;
-        color: $text-muted;
-    }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -250,7 +244,6 @@ class SilencesView(Widget):
     def compose(self) -> ComposeResult:
         yield Static("", id="silences-status")
         yield SilenceTable(id="silences-table", cursor_type="row", zebra_stripes=True)
-        yield Static("", id="silences-empty")
 
     def on_mount(self) -> None:
         table = self.table
@@ -375,13 +368,11 @@ class SilencesView(Widget):
             parts.append(f"{expired} expired {'shown' if self.show_expired else 'hidden'}")
         if self.marked:
             parts.append(f"{len(self.marked)} marked")
-        self.query_one("#silences-status", Static).update(Text(" · ".join(parts)))
-        empty = self.query_one("#silences-empty", Static)
         if snapshot is None:
-            empty.update(Text("Waiting for the first refresh from Alertmanager…"))
-        elif not self._order:
-            empty.update(Text("No silences." if not silences else "No active or pending silences."))
-        empty.display = snapshot is None or not self._order
+            parts = ["Waiting for the first refresh from Alertmanager…"]
+        elif not silences:
+            parts = ["No silences."]
+        self.query_one("#silences-status", Static).update(Text(" · ".join(parts)))
 
     # -- cursor and targets --------------------------------------------------------------------
 
