@@ -176,6 +176,9 @@ class _Redactor:
         self.secrets = [s for s in secrets if s]
 
     def text(self, value: str) -> str:
+        if not value.isascii():
+            # Lone surrogates (valid in JSON and Python str) cannot be encoded for SQLite.
+            value = value.encode("utf-8", "replace").decode("utf-8")
         return redact(value, self.secrets) if self.secrets else value
 
     def value(self, value: Any, depth: int = 0) -> Any:

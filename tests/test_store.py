@@ -291,6 +291,13 @@ async def test_data_keeps_json_types_and_times(store: Store) -> None:
     }
 
 
+async def test_text_that_utf8_cannot_encode_is_stored_replaced(store: Store) -> None:
+    await store.append("test", "odd", "lone \ud800 surrogate", data={"k\udfff": ["\ud800"]})
+    (entry,) = await store.entries()
+    assert entry.summary == "lone ? surrogate"
+    assert entry.data == {"k?": ["?"]}
+
+
 # --- secrets -----------------------------------------------------------------------------------
 
 
