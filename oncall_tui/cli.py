@@ -1,0 +1,685 @@
+"""The `oncall-tui` command line: the dashboard, the demo, the sandbox, `serve` and the tools.
+
+Every failure ends in one clear line on stderr and a non-zero exit: 2 for configuration and
+usage problems, 1 for runtime failures (a source unreachable, the log unusable), 130 after
+Ctrl-C. No traceback reaches the operator. Heavy modules (Textual, the engine) are imported
+only by the subcommands that need them, so `check-config` and `--help` start fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import importlib
+import json
+import logging
+import os
+import signal
+import sys
+import tempfile
+from collections.abc import Callable, Coroutine, Sequence
+from datetime import datetime, timedelta
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from oncall_tui.clock import Clock, SystemClock
+from oncall_tui.config import (
+    CONFIG_ENV,
+    Config,
+    ConfigError,
+    load_config,
+    parse_duration,
+    redact,
+    resolve_config_path,
+)
+
+if TYPE_CHECKING:
+    from oncall_tui.engine import Engine
+    from oncall_tui.models import LogEntry
+
+PROG = "oncall-tui"
+EXIT_RUNTIME = 1
+EXIT_CONFIG = 2
+EXIT_INTERRUPTED = 130
+TARGETS = ("alertmanager", "pagerduty", "opsgenie")
+
+
+EPILOG = f"""usage of each command:
+  {PROG} [--config PATH]                      the dashboard
+  {PROG} demo                                 sandbox + dashboard, no accounts or config
+  {PROG} sandbox [--write-config PATH]        the sandbox alone, until interrupted
+  {PROG} serve [--config PATH]                headless engine: webhooks, pollers, log
+  {PROG} fire [PRESET] [--label k=v ...] [--annotation k=v ...]
+             [--to alertmanager|pagerduty|opsgenie] [--wait]
+  {PROG} check-config [PATH] [--connect]      validate; --connect reaches every source
+  {PROG} log [--since 2h] [--source S ...] [--json]
+  {PROG} log export INCIDENT [--output PATH]  one incident's timeline as Markdown
+  {PROG} handoff [--since 12h]                the shift handoff
+
+exit status: 0 ok, 1 runtime failure, 2 configuration or usage error, 130 interrupted"""
+
+
+class CliError(Exception):
+    """A failure worded for the operator; `code` is the exit status."""
+
+    def __init__(self, message: str, code: int = EXIT_RUNTIME) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+def _out(text: str = "") -> None:
+    sys.stdout.write(text + "\n")
+    sys.stdout.flush()
+
+
+def _err(text: str) -> None:
+    sys.stderr.write(f"{PROG}: {text}\n")
+    sys.stderr.flush()
+
+
+# -- the parser ------------------------------------------------------------------------------
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    # SUPPRESS: an option given before the subcommand is not reset by the subcommand's default.
+    common.add_argument(
+        "--config",
+        metavar="PATH",
+        default=argparse.SUPPRESS,
+        help=f"config file (default: ${CONFIG_ENV}, then ~/.config/oncall-tui/config.yaml)",
+    )
+    common.add_argument(
+        "--read-only",
+        action="store_true",
+        default=argparse.SUPPRESS,
+        help="hide and refuse every action that changes something",
+    )
+    parser = argparse.ArgumentParser(
+        prog=PROG,
+        parents=[common],
+        description="A terminal dashboard for on-call operators. Without a command: the dashboard.",
+        epilog=EPILOG,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND", title="commands")
+
+    commands.add_parser("dashboard", parents=[common], help="the dashboard (the default)")
+
+    demo = commands.add_parser(
+        "demo", parents=[common], help="the sandbox and the dashboard together; no config needed"
+    )
+    _sandbox_options(demo)
+    demo.add_argument("--log", metavar="PATH", help="log file (default: a temporary directory)")
+
+    sandbox = commands.add_parser(
+        "sandbox", parents=[common], help="the sandbox alone, headless, until interrupted"
+    )
+    _sandbox_options(sandbox)
+    sandbox.add_argument(
+        "--write-config", metavar="PATH", help="write a config that points at the sandbox"
+    )
+
+    commands.add_parser(
+        "serve",
+        parents=[common],
+        help="headless: webhook listener, pollers and the log, no UI",
+    )
+
+    fire = commands.add_parser("fire", parents=[common], help="fire a test alert")
+    fire.add_argument("preset", nargs="?", metavar="PRESET", help="a name from test_alerts")
+    fire.add_argument(
+        "--label", action="append", default=[], metavar="K=V", help="set a label (repeatable)"
+    )
+    fire.add_argument(
+        "--annotation",
+        action="append",
+        default=[],
+        metavar="K=V",
+        help="set an annotation (repeatable)",
+    )
+    fire.add_argument("--to", choices=TARGETS, default="alertmanager", help="where to send it")
+    fire.add_argument(
+        "--wait", action="store_true", help="follow it through the pipeline, stage by stage"
+    )
+
+    check = commands.add_parser(
+        "check-config", parents=[common], help="validate a config; --connect reaches every source"
+    )
+    check.add_argument("path", nargs="?", metavar="PATH", help="config file to check")
+    check.add_argument("--connect", action="store_true", help="reach every configured source")
+
+    log = commands.add_parser("log", parents=[common], help="read the log (or `log export`)")
+    log.add_argument("--since", default="2h", metavar="DURATION", help="how far back (2h)")
+    log.add_argument(
+        "--source", action="append", default=[], metavar="S", help="only this source (repeatable)"
+    )
+    log.add_argument("--json", action="store_true", help="one JSON object per line")
+    log.add_argument("--limit", type=int, default=1000, help="at most this many entries")
+    log_commands = log.add_subparsers(dest="log_command", metavar="SUBCOMMAND")
+    export = log_commands.add_parser(
+        "export", parents=[common], help="one incident's timeline as Markdown"
+    )
+    export.add_argument("incident", nargs="?", metavar="INCIDENT", help="incident id")
+    export.add_argument("--output", metavar="PATH", help="file to write (default: stdout)")
+
+    handoff = commands.add_parser("handoff", parents=[common], help="the shift handoff summary")
+    handoff.add_argument("--since", default="12h", metavar="DURATION", help="the shift (12h)")
+    return parser
+
+
+def _sandbox_options(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--standin",
+        action="store_true",
+        help="use the built-in Alertmanager stand-in even when the binary is installed",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the alert scenario")
+
+
+# -- entry point -----------------------------------------------------------------------------
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    command = args.command or "dashboard"
+    handler = _COMMANDS[command]
+    try:
+        return handler(args)
+    except ConfigError as exc:
+        _err(str(exc))
+        return EXIT_CONFIG
+    except CliError as exc:
+        _err(str(exc))
+        return exc.code
+    except KeyboardInterrupt:
+        return EXIT_INTERRUPTED
+    except Exception as exc:
+        # Every expected failure has its own line; this one still must not be a traceback.
+        _err(_describe(exc))
+        return EXIT_RUNTIME
+
+
+def _describe(exc: BaseException) -> str:
+    from oncall_tui.providers.http import ProviderError
+    from oncall_tui.store import StoreError
+
+    if isinstance(exc, ProviderError | StoreError):
+        return str(exc)
+    if isinstance(exc, OSError):
+        where = f" ({exc.filename})" if exc.filename else ""
+        return f"{exc.strerror or exc}{where}"
+    return f"unexpected error: {type(exc).__name__}: {exc}"
+
+
+def _load(args: argparse.Namespace, path: str | None = None) -> Config:
+    explicit = path or getattr(args, "config", None)
+    config_path = resolve_config_path(explicit)
+    if not explicit and not config_path.exists():
+        where = f"${CONFIG_ENV} ({config_path})" if os.environ.get(CONFIG_ENV) else config_path
+        raise ConfigError(
+            f"no config file at {where}; pass --config PATH, or try `{PROG} demo` "
+            "(see config.example.yaml)"
+        )
+    config = load_config(config_path)
+    if getattr(args, "read_only", False):
+        config = config.model_copy(update={"read_only": True})
+    return config
+
+
+def _run(coro: Coroutine[Any, Any, int]) -> int:
+    return asyncio.run(coro)
+
+
+async def _until_signal() -> int:
+    """Wait for SIGINT (exit 130) or SIGTERM (exit 0)."""
+    loop = asyncio.get_running_loop()
+    done: asyncio.Future[int] = loop.create_future()
+
+    def finish(code: int) -> None:
+        if not done.done():
+            done.set_result(code)
+
+    installed: list[signal.Signals] = []
+    for sig, code in ((signal.SIGINT, EXIT_INTERRUPTED), (signal.SIGTERM, 0)):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(sig, finish, code)
+            installed.append(sig)
+    try:
+        return await done
+    finally:
+        for sig in installed:
+            loop.remove_signal_handler(sig)
+
+
+def _log_to_file(path: Path) -> None:
+    """The dashboard owns the terminal: warnings go to a file, never over the screen."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = logging.FileHandler(path, encoding="utf-8")
+    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+    root = logging.getLogger()
+    root.handlers[:] = [handler]
+    root.setLevel(logging.WARNING)
+
+
+def _log_to_stderr() -> None:
+    logging.basicConfig(
+        level=logging.WARNING, format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+
+
+# -- dashboard, demo, sandbox, serve ---------------------------------------------------------
+
+
+async def _run_dashboard(config: Config, clock: Clock) -> int:
+    from oncall_tui.engine import Engine
+
+    # Imported here so that only the dashboard pays for Textual.
+    make_app: Callable[[Config, Engine, Clock], Any] = importlib.import_module(
+        "oncall_tui.ui.app"
+    ).make_app
+    engine = Engine(config, clock=clock, read_only=config.read_only)
+    await engine.start()
+    try:
+        app = make_app(config, engine, clock)
+        await app.run_async()
+        return app.return_code or 0
+    finally:
+        await engine.stop()
+
+
+def cmd_dashboard(args: argparse.Namespace) -> int:
+    config = _load(args)
+    _log_to_file(config.log.file.parent / "oncall-tui.log")
+    return _run(_run_dashboard(config, SystemClock()))
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from oncall_tui.sandbox.runner import Sandbox
+
+    with tempfile.TemporaryDirectory(prefix="oncall-tui-demo-") as scratch:
+        if args.log:
+            log_path = Path(args.log).expanduser()
+        elif getattr(args, "config", None):
+            log_path = _load(args).log.file
+        else:
+            log_path = Path(scratch) / "log.db"
+        _log_to_file(Path(scratch) / "oncall-tui.log")
+        clock = SystemClock()
+        sandbox = Sandbox(
+            clock=clock,
+            log_path=log_path,
+            backend="standin" if args.standin else None,
+            seed=args.seed,
+        )
+
+        async def run() -> int:
+            await sandbox.start()
+            try:
+                config = sandbox.config()
+                if getattr(args, "read_only", False):
+                    config = config.model_copy(update={"read_only": True})
+                return await _run_dashboard(config, clock)
+            finally:
+                await sandbox.stop()
+
+        code = _run(run())
+        if sandbox.fallback_reason:
+            _out(f"The demo used the built-in Alertmanager stand-in: {sandbox.fallback_reason}.")
+        return code
+
+
+def cmd_sandbox(args: argparse.Namespace) -> int:
+    from oncall_tui.sandbox.runner import Sandbox
+
+    _log_to_stderr()
+    clock = SystemClock()
+    written = Path(args.write_config).expanduser() if args.write_config else None
+    log_path = written.with_suffix(".log.db") if written is not None else None
+    sandbox = Sandbox(
+        clock=clock,
+        log_path=log_path,
+        backend="standin" if args.standin else None,
+        seed=args.seed,
+    )
+
+    async def run() -> int:
+        await sandbox.start()
+        try:
+            assert sandbox.workdir is not None
+            path = written or sandbox.workdir / "config.yaml"
+            sandbox.write_config(path)
+            kind = "Alertmanager" if sandbox.backend == "alertmanager" else "Alertmanager stand-in"
+            if sandbox.fallback_reason:
+                _out(f"Using the built-in stand-in: {sandbox.fallback_reason}.")
+            for url in sandbox.alertmanager_urls:
+                _out(f"{kind}: {url}")
+            _out(f"Webhooks go to: {sandbox.webhook_url}")
+            _out(f"Config written to: {path}")
+            _out(f"Run the dashboard on it: {PROG} --config {path}")
+            _out("Press Ctrl-C to stop.")
+            return await _until_signal()
+        finally:
+            await sandbox.stop()
+
+    return _run(run())
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from oncall_tui.engine import Engine
+
+    config = _load(args)
+    _log_to_stderr()
+    clock = SystemClock()
+
+    async def run() -> int:
+        engine = Engine(config, clock=clock, read_only=config.read_only)
+        await engine.start()
+        try:
+            _out(f"Log: {config.log.file}")
+            _out(_webhook_line(engine, config))
+            for am in config.alertmanagers:
+                _out(f"Polling {am.name} ({am.url}) every {config.poll.alerts:g}s")
+            return await _until_signal()
+        finally:
+            await engine.stop()
+
+    return _run(run())
+
+
+def _webhook_line(engine: Engine, config: Config) -> str:
+    if engine.webhook_address:
+        return f"Webhooks: listening on http://{engine.webhook_address}/webhooks/alertmanager"
+    if not config.webhooks.enabled:
+        return "Webhooks: off (webhooks.enabled is false)"
+    errors = [h.error for h in engine.snapshot.health if h.kind == "webhooks" and h.error]
+    return f"Webhooks: not listening: {errors[0] if errors else 'unknown error'}"
+
+
+# -- fire ------------------------------------------------------------------------------------
+
+
+def _pairs(items: Sequence[str], what: str) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for item in items:
+        key, sep, value = item.partition("=")
+        if not sep or not key.strip():
+            raise CliError(f"--{what} {item!r}: expected KEY=VALUE", EXIT_CONFIG)
+        out[key.strip()] = value
+    return out
+
+
+def fire_labels(
+    config: Config, preset: str | None, labels: dict[str, str], annotations: dict[str, str]
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The alert to fire: a preset (named, or the first when none is named) plus overrides."""
+    base_labels: dict[str, str] = {}
+    base_annotations: dict[str, str] = {}
+    if preset is not None:
+        chosen = [p for p in config.test_alerts if p.name.casefold() == preset.casefold()]
+        if not chosen:
+            names = ", ".join(repr(p.name) for p in config.test_alerts) or "none configured"
+            raise CliError(f"no test alert preset named {preset!r} (presets: {names})", 2)
+        base_labels, base_annotations = dict(chosen[0].labels), dict(chosen[0].annotations)
+    elif not labels and config.test_alerts:
+        first = config.test_alerts[0]
+        base_labels, base_annotations = dict(first.labels), dict(first.annotations)
+    elif not labels.get("alertname"):
+        base_labels = {"alertname": "OncallTuiTest", "severity": "info"}
+    merged = {**base_labels, **labels}
+    if not merged.get("alertname"):
+        raise CliError("a test alert needs an alertname label (--label alertname=...)", 2)
+    notes = {**base_annotations, **annotations}
+    notes.setdefault("summary", f"Test alert fired with {PROG} by {config.actor}")
+    return merged, notes
+
+
+def cmd_fire(args: argparse.Namespace) -> int:
+    config = _load(args)
+    if args.to != "alertmanager":
+        name = "PagerDuty" if args.to == "pagerduty" else "Opsgenie"
+        raise CliError(
+            f"--to {args.to}: not available yet — PagerDuty/Opsgenie support is coming "
+            f"(firing straight at {name})",
+            EXIT_CONFIG,
+        )
+    if args.wait:
+        raise CliError(
+            "--wait: not available yet — following an alert through PagerDuty/Opsgenie and "
+            "Statuspage is coming with PagerDuty/Opsgenie support",
+            EXIT_CONFIG,
+        )
+    if config.read_only:
+        raise CliError("refused: read-only mode (read_only or --read-only)", EXIT_CONFIG)
+    labels, annotations = fire_labels(
+        config, args.preset, _pairs(args.label, "label"), _pairs(args.annotation, "annotation")
+    )
+    return _run(_fire(config, labels, annotations, SystemClock()))
+
+
+async def _fire(
+    config: Config, labels: dict[str, str], annotations: dict[str, str], clock: Clock
+) -> int:
+    from oncall_tui.providers.alertmanager import AlertmanagerClient, PostableAlert
+    from oncall_tui.providers.http import ProviderError, make_http_client
+
+    alert = PostableAlert(labels=labels, annotations=annotations, starts_at=clock.now())
+    sent: list[str] = []
+    failed = 0
+    async with make_http_client(timeout=10.0) as http:
+        for am in config.alertmanagers:
+            client = AlertmanagerClient(
+                am.name, am.url, http, clock=clock, cluster=am.cluster_name, auth=am.auth
+            )
+            try:
+                await client.post_alerts([alert])
+            except ProviderError as exc:
+                failed += 1
+                _err(f"{am.name}: not sent: {exc.message}")
+                continue
+            sent.append(am.name)
+            _out(f"{am.name}: sent {_label_text(labels)}")
+    if sent:
+        await _log_quietly(
+            config,
+            clock,
+            "operator",
+            "alert.fired",
+            f"fired test alert {labels['alertname']} to {', '.join(sent)}",
+            {"labels": labels, "annotations": annotations, "sent_to": sent},
+        )
+    return EXIT_RUNTIME if failed else 0
+
+
+def _label_text(labels: dict[str, str]) -> str:
+    return "{" + ", ".join(f'{k}="{v}"' for k, v in labels.items()) + "}"
+
+
+async def _log_quietly(
+    config: Config, clock: Clock, source: str, kind: str, summary: str, data: dict[str, Any]
+) -> None:
+    """Record what the command did; a log that cannot be written is reported, not fatal."""
+    from oncall_tui.store import Store, StoreError
+
+    try:
+        store = await Store.open(config.log.file, clock=clock, secrets=config.secrets())
+    except StoreError as exc:
+        _err(f"warning: not logged: {exc}")
+        return
+    try:
+        await store.append(source, kind, summary, actor=config.actor, data=data)
+    finally:
+        await store.close()
+
+
+# -- check-config ----------------------------------------------------------------------------
+
+
+def config_summary(config: Config, source: str) -> list[str]:
+    """What the config sets up, without any secret value."""
+
+    def state(section: object) -> str:
+        return "configured" if section is not None else "not configured"
+
+    lines = [f"{source}: valid"]
+    operator = config.operator
+    lines.append(f"operator: {operator.name or '-'} <{operator.email or '-'}>")
+    for am in config.alertmanagers:
+        auth = "none"
+        if am.auth is not None:
+            auth = "bearer token" if am.auth.bearer_token is not None else "basic"
+        lines.append(f"alertmanager {am.name}: {am.url} (cluster {am.cluster_name}, auth {auth})")
+    lines.append(f"pagerduty: {state(config.pagerduty)}")
+    lines.append(f"opsgenie: {state(config.opsgenie)}")
+    lines.append(f"statuspage: {state(config.statuspage)}")
+    hooks = config.webhooks
+    token = "token set" if hooks.alertmanager_token is not None else "no token"
+    listening = f"listen {hooks.listen}, {token}" if hooks.enabled else "off"
+    lines.append(f"webhooks: {listening}")
+    poll = config.poll
+    lines.append(f"poll: alerts every {poll.alerts:g}s")
+    lines.append(f"log: {config.log.file}")
+    presets = ", ".join(p.name for p in config.test_alerts) or "none"
+    lines.append(f"test alerts: {presets}")
+    if config.read_only:
+        lines.append("read-only: yes")
+    return [redact(line, config.secrets()) for line in lines]
+
+
+def cmd_check_config(args: argparse.Namespace) -> int:
+    config = _load(args, args.path)
+    source = str(resolve_config_path(args.path or getattr(args, "config", None)))
+    for line in config_summary(config, source):
+        _out(line)
+    if not args.connect:
+        return 0
+    return _run(_connect(config, SystemClock()))
+
+
+async def _connect(config: Config, clock: Clock) -> int:
+    from oncall_tui.providers.alertmanager import AlertmanagerClient
+    from oncall_tui.providers.http import ProviderError, make_http_client
+
+    async with make_http_client(timeout=5.0) as http:
+
+        async def check(am: Any) -> tuple[str, bool]:
+            client = AlertmanagerClient(
+                am.name, am.url, http, clock=clock, cluster=am.cluster_name, auth=am.auth
+            )
+            try:
+                status = await client.status()
+            except ProviderError as exc:
+                return f"alertmanager {am.name}: FAILED: {exc.message}", False
+            peers = len(status.peers)
+            return (
+                f"alertmanager {am.name}: ok, version {status.version or 'unknown'}, "
+                f"cluster {status.cluster_status}, {peers} peer{'s' if peers != 1 else ''}",
+                True,
+            )
+
+        results = await asyncio.gather(*(check(am) for am in config.alertmanagers))
+    for line, _ in results:
+        _out(redact(line, config.secrets()))
+    for section, name in (
+        (config.pagerduty, "pagerduty"),
+        (config.opsgenie, "opsgenie"),
+        (config.statuspage, "statuspage"),
+    ):
+        if section is not None:
+            _out(f"{name}: not checked yet (support is coming)")
+    failed = [line for line, ok in results if not ok]
+    if failed:
+        _err(f"{len(failed)} of {len(results)} sources could not be reached")
+        return EXIT_RUNTIME
+    return 0
+
+
+# -- log -------------------------------------------------------------------------------------
+
+
+def _since(text: str, clock: Clock) -> datetime:
+    try:
+        return clock.now() - timedelta(seconds=parse_duration(text))
+    except ValueError as exc:
+        raise CliError(f"--since {text!r}: {exc}", EXIT_CONFIG) from None
+
+
+def entry_json(entry: LogEntry) -> str:
+    return json.dumps(
+        {
+            "id": entry.id,
+            "at": entry.at.isoformat(),
+            "source": entry.source,
+            "kind": entry.kind,
+            "actor": entry.actor,
+            "summary": entry.summary,
+            "data": entry.data,
+        },
+        default=str,
+        ensure_ascii=False,
+    )
+
+
+def entry_line(entry: LogEntry) -> str:
+    at = entry.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
+    actor = f" ({entry.actor})" if entry.actor else ""
+    return f"{at}  {entry.source:<12} {entry.kind:<18} {entry.summary}{actor}"
+
+
+def cmd_log(args: argparse.Namespace) -> int:
+    if args.log_command == "export":
+        raise CliError(
+            "log export: not available yet: it will write one incident's timeline (alerts, "
+            "pages, acknowledgements, status updates) as Markdown; it comes with incidents",
+            EXIT_CONFIG,
+        )
+    config = _load(args)
+    clock = SystemClock()
+    since = _since(args.since, clock)
+    path = config.log.file
+    if not path.exists():
+        raise CliError(f"no log yet at {path}")
+    return _run(_print_log(config, clock, since, args.source, args.json, args.limit))
+
+
+async def _print_log(
+    config: Config,
+    clock: Clock,
+    since: datetime,
+    sources: Sequence[str],
+    as_json: bool,
+    limit: int,
+) -> int:
+    from oncall_tui.store import Store
+
+    store = await Store.open(config.log.file, clock=clock, secrets=config.secrets())
+    try:
+        entries = await store.entries(since=since, sources=sources, limit=max(limit, 0))
+    finally:
+        await store.close()
+    render: Callable[[LogEntry], str] = entry_json if as_json else entry_line
+    for entry in sorted(entries, key=lambda e: (e.at, e.id or 0)):
+        _out(render(entry))
+    return 0
+
+
+def cmd_handoff(args: argparse.Namespace) -> int:
+    raise CliError(
+        "handoff: not available yet: it will summarise the shift — what fired, who acknowledged "
+        "or silenced what, what is still open, silences expiring next shift, who is on call next",
+        EXIT_CONFIG,
+    )
+
+
+_COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {
+    "dashboard": cmd_dashboard,
+    "demo": cmd_demo,
+    "sandbox": cmd_sandbox,
+    "serve": cmd_serve,
+    "fire": cmd_fire,
+    "check-config": cmd_check_config,
+    "log": cmd_log,
+    "handoff": cmd_handoff,
+}

@@ -1,0 +1,306 @@
+"""The command line: help, one-line errors and exit codes, check-config, fire, log, sandbox.
+
+Commands that talk to an Alertmanager run `main()` in a worker thread (it has its own event
+loop) while the test's loop serves the stand-in on a free loopback port; the ones that run
+until a signal, or whose "no traceback" promise is the point, run as real subprocesses.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import socket
+import sys
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from pathlib import Path
+
+import httpx
+import pytest
+import yaml
+
+from oncall_tui.cli import main
+from oncall_tui.clock import SystemClock
+from oncall_tui.sandbox.standin import StandinAlertmanager
+from oncall_tui.store import Store
+from oncall_tui.webhooks import WebhookServer
+
+COMMANDS = ["demo", "sandbox", "serve", "fire", "check-config", "log", "handoff"]
+PRESET = {
+    "name": "payment-service down",
+    "labels": {"alertname": "ServiceDown", "severity": "critical", "service": "payment-service"},
+    "annotations": {"summary": "payment-service is down"},
+}
+
+
+def write_config(tmp_path: Path, url: str, **extra: object) -> Path:
+    data = {
+        "operator": {"name": "Test Operator", "email": "ops@example.com"},
+        "alertmanagers": [{"name": "am-a", "url": url, "cluster": "test"}],
+        "log": {"path": str(tmp_path / "log.db")},
+        "test_alerts": [PRESET],
+        **extra,
+    }
+    path = tmp_path / "config.yaml"
+    path.write_text(yaml.safe_dump(data), encoding="utf-8")
+    return path
+
+
+def closed_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture
+async def standin() -> AsyncIterator[tuple[StandinAlertmanager, str]]:
+    am = StandinAlertmanager(clock=SystemClock())
+    server = WebhookServer(am.app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        yield am, f"http://{server.address}"
+    finally:
+        await server.stop()
+
+
+async def run_main(*argv: str) -> int:
+    return await asyncio.to_thread(main, list(argv))
+
+
+async def run_process(*argv: str, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "oncall_tui",
+        *argv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+        env={**os.environ, **(env or {})},
+    )
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode is not None
+    return process.returncode, out.decode(), err.decode()
+
+
+# -- help and errors --------------------------------------------------------------------------
+
+
+def test_help_lists_every_command(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as exited:
+        main(["--help"])
+    assert exited.value.code == 0
+    text = capsys.readouterr().out
+    for command in [*COMMANDS, "log export", "--write-config", "--connect", "--read-only"]:
+        assert command in text
+    assert "--to alertmanager|pagerduty|opsgenie" in text
+
+
+async def test_bad_config_names_file_and_key_without_traceback(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "not-a-url")
+    code, out, err = await run_process("check-config", str(path))
+    assert code == 2
+    assert out == ""
+    assert "Traceback" not in err
+    assert err.count("\n") == 1
+    assert str(path) in err
+    assert "alertmanagers[0].url" in err
+    assert "http://" in err  # what was expected
+
+
+def test_missing_variable_is_named(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "alertmanagers:\n  - name: a\n    url: http://127.0.0.1:1\n"
+        "    auth:\n      bearer_token: ${ONCALL_TEST_UNSET_TOKEN}\n",
+        encoding="utf-8",
+    )
+    assert main(["--config", str(path), "check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "ONCALL_TEST_UNSET_TOKEN" in err
+    assert "alertmanagers[0].auth.bearer_token" in err
+
+
+def test_no_config_anywhere_says_where_it_looked(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["check-config"]) == 2
+    err = capsys.readouterr().err
+    assert "config.yaml" in err
+    assert "demo" in err
+
+
+def test_check_config_summary_never_shows_secrets(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("TEST_AM_TOKEN", "s3cret-token-value")
+    path = tmp_path / "c.yaml"
+    path.write_text(
+        "alertmanagers:\n  - name: prod-a\n    url: http://127.0.0.1:1\n"
+        "    auth:\n      bearer_token: ${TEST_AM_TOKEN}\n"
+        "webhooks:\n  listen: 127.0.0.1:9099\n  alertmanager_token: ${TEST_AM_TOKEN}\n",
+        encoding="utf-8",
+    )
+    assert main(["check-config", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "s3cret" not in out
+    assert f"{path}: valid" in out
+    assert "prod-a: http://127.0.0.1:1" in out
+    assert "bearer token" in out
+    assert "token set" in out
+
+
+@pytest.mark.parametrize(
+    ("argv", "words"),
+    [
+        (["handoff"], "handoff: not available yet"),
+        (["log", "export", "P123"], "log export: not available yet"),
+        (["fire", "--to", "pagerduty"], "PagerDuty/Opsgenie support is coming"),
+        (["fire", "--to", "opsgenie"], "PagerDuty/Opsgenie support is coming"),
+        (["fire", "--wait"], "not available yet"),
+        (["fire", "no such preset"], "no test alert preset named 'no such preset'"),
+        (["fire", "--label", "novalue"], "expected KEY=VALUE"),
+    ],
+)
+def test_commands_not_there_yet_say_so(
+    argv: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    assert main(["--config", str(path), *argv]) == 2
+    captured = capsys.readouterr()
+    assert words in captured.err
+    assert captured.err.count("\n") == 1
+
+
+def test_read_only_refuses_fire(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    assert main(["--read-only", "--config", str(path), "fire"]) == 2
+    assert "read-only" in capsys.readouterr().err
+
+
+# -- against a stand-in on loopback -----------------------------------------------------------
+
+
+async def test_check_config_connect_reports_the_version(
+    standin: tuple[StandinAlertmanager, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, standin[1])
+    assert await run_main("check-config", str(path), "--connect") == 0
+    out = capsys.readouterr().out
+    assert "alertmanager am-a: ok, version 0.25.0, cluster disabled, 0 peers" in out
+
+
+async def test_check_config_connect_to_nothing_fails_clearly(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    assert await run_main("check-config", str(path), "--connect") == 1
+    captured = capsys.readouterr()
+    failed = [line for line in captured.out.splitlines() if "FAILED" in line]
+    assert len(failed) == 1
+    assert failed[0].startswith("alertmanager am-a: FAILED: ")
+    assert "1 of 1 sources could not be reached" in captured.err
+    assert "Traceback" not in captured.err
+
+
+async def test_fire_a_preset_arrives_in_alertmanager(
+    standin: tuple[StandinAlertmanager, str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    url = standin[1]
+    path = write_config(tmp_path, url)
+    code = await run_main(
+        "--config", str(path), "fire", "Payment-Service Down", "--label", "instance=pay-1"
+    )
+    assert code == 0
+    assert "am-a: sent" in capsys.readouterr().out
+    async with httpx.AsyncClient(timeout=5.0) as client:
+        alerts = (await client.get(f"{url}/api/v2/alerts")).json()
+    assert len(alerts) == 1
+    assert alerts[0]["labels"] == {**PRESET["labels"], "instance": "pay-1"}  # type: ignore[dict-item]
+    assert alerts[0]["annotations"]["summary"] == "payment-service is down"
+    # What the operator did is in the log.
+    assert await run_main("--config", str(path), "log", "--json", "--source", "operator") == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert [json.loads(line)["kind"] for line in lines] == ["alert.fired"]
+
+
+async def test_fire_to_an_unreachable_alertmanager_exits_1(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
+    assert await run_main("--config", str(path), "fire", "--label", "alertname=X") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("oncall-tui: am-a: not sent: ")
+    assert "Traceback" not in err
+
+
+async def test_log_json_filters_by_source_and_time(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:1")
+    store = await Store.open(tmp_path / "log.db", clock=SystemClock())
+    try:
+        await store.append("alertmanager", "alert.firing", "firing: A", data={"n": 1})
+        await store.append("operator", "action.done", "silenced A", actor="ops@example.com")
+        await store.append(
+            "alertmanager", "alert.firing", "long ago", at=datetime(2020, 1, 1, tzinfo=UTC)
+        )
+    finally:
+        await store.close()
+    assert await run_main("--config", str(path), "log", "--json", "--since", "1h") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["summary"] for r in rows] == ["firing: A", "silenced A"]
+    assert rows[0]["data"] == {"n": 1}
+    assert rows[1]["actor"] == "ops@example.com"
+    code = await run_main("--config", str(path), "log", "--source", "operator", "--since", "1h")
+    assert code == 0
+    out = capsys.readouterr().out.splitlines()
+    assert len(out) == 1
+    assert "silenced A" in out[0]
+    assert await run_main("--config", str(path), "log", "--since", "soon") == 2
+
+
+def test_log_without_a_log_file_says_so(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:1")
+    assert main(["--config", str(path), "log"]) == 1
+    assert "no log yet" in capsys.readouterr().err
+    assert not (tmp_path / "log.db").exists()
+
+
+# -- sandbox as a real process ----------------------------------------------------------------
+
+
+async def test_sandbox_writes_a_config_that_check_config_accepts(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    written = tmp_path / "sandbox.yaml"
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "oncall_tui",
+        "sandbox",
+        "--standin",
+        "--write-config",
+        str(written),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        lines: list[str] = []
+        while not any(line.startswith("Press Ctrl-C") for line in lines):
+            raw = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            assert raw, "sandbox exited early"
+            lines.append(raw.decode().strip())
+        assert f"Config written to: {written}" in lines
+        assert written.stat().st_mode & 0o777 == 0o600
+        assert await run_main("check-config", str(written), "--connect") == 0
+        out = capsys.readouterr().out
+        assert "alertmanager sandbox-a: ok" in out
+        assert "test alerts: payment-service down" in out
+    finally:
+        process.send_signal(signal.SIGINT)
+        err = await asyncio.wait_for(process.stderr.read(), timeout=30)
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+    assert code == 130
+    assert "Traceback" not in err.decode()
