@@ -1,0 +1,258 @@
+"""The Alerts view: grouped alerts, the filter, marks, details, silence and acknowledge.
+
+The view owns the keys that act on alerts; the table under it owns the cursor. Actions apply to
+the marked alerts, or to the alert under the cursor when none is marked, and are captured by
+alert key at key press, so a refresh that moves the cursor cannot redirect them.
+"""
+
+from __future__ import annotations
+
+from typing import Any, ClassVar
+
+from rich.text import Text
+from textual import on
+from textual.app import ComposeResult
+from textual.binding import Binding, BindingType
+from textual.widget import Widget
+from textual.widgets import Input, Static
+
+from oncall_tui.clock import Clock
+from oncall_tui.engine import ActionRequest, Engine
+from oncall_tui.matchers import AlertFilter
+from oncall_tui.models import Alert, Snapshot
+from oncall_tui.ui.alert_table import AlertTable
+from oncall_tui.ui.details import AlertDetailsScreen
+from oncall_tui.ui.messages import SubmitActions
+from oncall_tui.ui.silence_form import SilenceForm
+
+ACKNOWLEDGE_LATER = (
+    "Acknowledge arrives with PagerDuty/Opsgenie support. "
+    "Until then, press s to silence the alert in Alertmanager."
+)
+
+
+class FilterInput(Input):
+    """The filter box; `ctrl+a` is left to tmux (its default prefix), so `home` goes to start."""
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(**kwargs)
+        self._bindings.key_to_bindings.pop("ctrl+a", None)
+
+
+class AlertsView(Widget):
+    """View 1: every alert of every Alertmanager cluster, grouped by alertname and service."""
+
+    BINDINGS: ClassVar[list[BindingType]] = [
+        Binding(
+            "enter",
+            "details",
+            "Details",
+            id="alerts-details",
+            tooltip="Every label and annotation, runbook, receivers, linked incidents",
+        ),
+        Binding(
+            "slash",
+            "filter",
+            "Filter",
+            id="alerts-filter",
+            tooltip='Filter by matchers (severity="critical",service=~"pay.*") or by text',
+        ),
+        Binding("space", "mark", "Mark", id="alerts-mark", tooltip="Mark or unmark the alert"),
+        Binding(
+            "s",
+            "silence",
+            "Silence",
+            id="alerts-silence",
+            tooltip="Silence the marked alerts (or this one), with a preview of what it matches",
+        ),
+        Binding(
+            "a",
+            "acknowledge",
+            "Ack",
+            id="alerts-acknowledge",
+            tooltip="Acknowledge wherever the alert has reached (with PagerDuty/Opsgenie)",
+        ),
+        Binding(
+            "i",
+            "toggle_suppressed",
+            "Silenced",
+            id="alerts-toggle-suppressed",
+            tooltip="Show or hide silenced and inhibited alerts",
+        ),
+        Binding(
+            "escape",
+            "clear",
+            "Clear",
+            id="alerts-clear",
+            tooltip="Clear the marks, then the filter",
+        ),
+    ]
+
+    def __init__(self, engine: Engine, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__(id=id)
+        self.engine = engine
+        self.clock = clock
+        self._polled = False
+
+    def compose(self) -> ComposeResult:
+        yield FilterInput(
+            placeholder='matchers (severity="critical",service=~"pay.*") or text',
+            id="alerts-filter",
+        )
+        yield AlertTable(self.clock, id="alerts-table")
+        yield Static(id="alerts-status", markup=False)
+
+    @property
+    def table(self) -> AlertTable:
+        return self.query_one("#alerts-table", AlertTable)
+
+    @property
+    def filter_input(self) -> FilterInput:
+        return self.query_one("#alerts-filter", FilterInput)
+
+    def on_mount(self) -> None:
+        self._show_status()
+
+    # -- data --------------------------------------------------------------------------------
+
+    def update_snapshot(self, snapshot: Snapshot) -> None:
+        self._polled = (
+            self._polled
+            or snapshot.restored
+            or any(h.last_success is not None for h in snapshot.health if h.kind == "alertmanager")
+        )
+        self.table.set_alerts(snapshot.alerts)
+        self._show_status()
+
+    def _show_status(self) -> None:
+        table, model = self.table, self.table.model
+        parts = [f"{model.shown} of {model.total} alerts"]
+        if table.marks:
+            parts.append(f"{len(table.marks)} marked")
+        if model.hidden_suppressed and not model.show_suppressed:
+            parts.append(f"{model.hidden_suppressed} silenced/inhibited hidden (i shows them)")
+        elif model.show_suppressed:
+            parts.append("showing silenced/inhibited (i hides them)")
+        status = Text(" · ".join(parts))
+        if model.filter.error:
+            status.append(f"  filter: {model.filter.error}", style="bold red")
+        elif model.filter.active:
+            kind = "matchers" if model.filter.matchers else "text"
+            status.append(f"  filter ({kind}): ", style="bold")
+            status.append(model.filter.text)
+        self.query_one("#alerts-status", Static).update(status)
+        table.empty_message = self._empty_message()
+        self.refresh_bindings()
+
+    def _empty_message(self) -> str:
+        model = self.table.model
+        if not self._polled:
+            return "Waiting for the first refresh…"
+        if model.total == 0:
+            return "No alerts. All quiet."
+        if model.filter.text:
+            return "No alert matches the filter (escape clears it)"
+        return "No active alerts; silenced/inhibited are hidden (i shows them)"
+
+    # -- keys --------------------------------------------------------------------------------
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        changes = action in {"silence", "acknowledge"}
+        if changes and self.engine.read_only:
+            return False
+        if action in {"details", "mark"}:
+            return True if self.table.cursor_alert is not None else None
+        if changes:
+            return True if self._targets() else None
+        if action == "clear":
+            return bool(self.table.marks or self.table.model.filter.text or self._filtering())
+        return True
+
+    def _filtering(self) -> bool:
+        return self.filter_input.has_focus
+
+    def _targets(self) -> list[Alert]:
+        marked = self.table.marked_alerts()
+        if marked:
+            return marked
+        cursor = self.table.cursor_alert
+        return [cursor] if cursor is not None else []
+
+    @on(AlertTable.CursorMoved)
+    def _cursor_moved(self) -> None:
+        self.refresh_bindings()
+
+    def action_details(self) -> None:
+        alert = self.table.cursor_alert
+        if alert is not None:
+            self.app.push_screen(AlertDetailsScreen(alert, self.engine.config, self.clock))
+
+    def action_mark(self) -> None:
+        self.table.toggle_mark()
+        self.table.action_cursor_down()
+        self._show_status()
+
+    def action_toggle_suppressed(self) -> None:
+        model = self.table.model
+        model.show_suppressed = not model.show_suppressed
+        self.table.refilter()
+        self._show_status()
+
+    def action_filter(self) -> None:
+        box = self.filter_input
+        box.add_class("-open")
+        box.focus()
+
+    def action_clear(self) -> None:
+        if self._filtering() or not self.table.marks:
+            self._set_filter("")
+            self.filter_input.remove_class("-open")
+            self.table.focus()
+        else:
+            self.table.clear_marks()
+        self._show_status()
+
+    def _set_filter(self, text: str) -> None:
+        box = self.filter_input
+        if box.value != text:
+            with box.prevent(Input.Changed):
+                box.value = text
+        model = self.table.model
+        parsed = AlertFilter.parse(text)
+        if parsed == model.filter:
+            return
+        model.filter = parsed
+        self.table.refilter()
+
+    @on(Input.Changed, "#alerts-filter")
+    def _filter_changed(self, event: Input.Changed) -> None:
+        self._set_filter(event.value)
+        self._show_status()
+
+    @on(Input.Submitted, "#alerts-filter")
+    def _filter_submitted(self, event: Input.Submitted) -> None:
+        if not event.value.strip():
+            self.filter_input.remove_class("-open")
+        self.table.focus()
+        self._show_status()
+
+    def action_acknowledge(self) -> None:
+        self.app.notify(ACKNOWLEDGE_LATER, title="Acknowledge", timeout=8)
+
+    def action_silence(self) -> None:
+        targets = self._targets()
+        if not targets or self.engine.read_only:
+            return
+        keys = {a.key for a in targets}
+
+        def submitted(requests: list[ActionRequest] | None) -> None:
+            if not requests:
+                return
+            count = len(requests)
+            what = f"{count} silence{'s' if count != 1 else ''}"
+            self.post_message(SubmitActions(requests, f"Create {what} for {len(keys)} alert(s)"))
+            self.table.marks.difference_update(keys)
+            self.table.refresh()
+            self._show_status()
+
+        self.app.push_screen(SilenceForm(self.engine, self.clock, alerts=targets), submitted)

@@ -1,0 +1,283 @@
+"""The dashboard app: the frame (header, views, footer), global keys, engine events, actions.
+
+`make_app` is the one way to build it (the CLI and the tests both call it). The app reads no
+files or environment and does not start or stop the engine: the CLI runs the engine around
+`app.run_async()`. On mount it subscribes to the engine's events (delivered in this same event
+loop) and turns them into messages, so a slow paint only ever renders the newest snapshot.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from pathlib import Path
+from typing import ClassVar
+
+from textual import on
+from textual.app import App, ComposeResult
+from textual.binding import Binding, BindingType
+from textual.message import Message
+from textual.widget import Widget
+from textual.widgets import ContentSwitcher, Footer
+
+from oncall_tui.clock import Clock
+from oncall_tui.config import Config
+from oncall_tui.engine import ActionRequest, Engine
+from oncall_tui.events import ActionChanged, AlertsRaised, EngineEvent, SnapshotChanged
+from oncall_tui.models import Action, ActionStatus, Alert, Snapshot
+from oncall_tui.ui.alerts import AlertsView
+from oncall_tui.ui.commands import OperatorCommands, catalogue
+from oncall_tui.ui.fire_form import FireAlertForm
+from oncall_tui.ui.header import SourceBar
+from oncall_tui.ui.help import HelpScreen
+from oncall_tui.ui.messages import SubmitActions
+from oncall_tui.ui.notify import Notifier
+from oncall_tui.ui.placeholders import PlaceholderView
+from oncall_tui.ui.silences import SilencesView
+
+VIEWS: tuple[tuple[str, str], ...] = (
+    ("alerts", "Alerts"),
+    ("incidents", "Incidents"),
+    ("oncall", "On-call"),
+    ("statuspage", "Status page"),
+    ("silences", "Silences"),
+    ("log", "Log"),
+)
+
+
+class SnapshotArrived(Message):
+    """The engine has a new snapshot; an unprocessed older one is dropped in its favour."""
+
+    def __init__(self, snapshot: Snapshot) -> None:
+        super().__init__()
+        self.snapshot = snapshot
+
+    def can_replace(self, message: Message) -> bool:
+        return isinstance(message, SnapshotArrived)
+
+
+class AlertsArrived(Message):
+    def __init__(self, alerts: Sequence[Alert]) -> None:
+        super().__init__()
+        self.alerts = tuple(alerts)
+
+
+class ActionUpdated(Message):
+    def __init__(self, action: Action) -> None:
+        super().__init__()
+        self.action = action
+
+
+class OncallApp(App[None]):
+    """One terminal for the night: alerts, silences, and (later) incidents and status page."""
+
+    TITLE = "oncall-tui"
+    CSS_PATH = Path(__file__).with_name("app.tcss")
+    COMMANDS: ClassVar = App.COMMANDS | {OperatorCommands}
+    BINDINGS: ClassVar[list[BindingType]] = [
+        *(
+            Binding(
+                str(n),
+                f"show_view('{view}')",
+                title,
+                show=False,
+                id=f"view-{view}",
+                tooltip=f"Show the {title} view",
+            )
+            for n, (view, title) in enumerate(VIEWS, 1)
+        ),
+        Binding(
+            "t",
+            "fire_test_alert",
+            "Fire test",
+            id="fire-test-alert",
+            tooltip="Fire a test alert (a preset from test_alerts, or typed labels)",
+        ),
+        Binding(
+            "ctrl+r",
+            "refresh",
+            "Refresh",
+            show=False,
+            id="refresh",
+            tooltip="Refresh every source now",
+        ),
+        Binding("question_mark", "help", "Help", id="help", tooltip="This list of keys"),
+        Binding(
+            "ctrl+p",
+            "command_palette",
+            "Palette",
+            show=False,
+            priority=True,
+            id="command-palette",
+            tooltip="Command palette: every action, searchable",
+        ),
+        Binding("q", "quit", "Quit", id="quit", tooltip="Quit the dashboard"),
+    ]
+
+    def __init__(self, config: Config, engine: Engine, clock: Clock) -> None:
+        super().__init__()
+        self.config = config
+        self.engine = engine
+        self.clock = clock
+        self.notifier = Notifier(self, config.notify)
+        self.finished_actions: list[Action] = []
+        self._unsubscribe: list[object] = []
+
+    # -- frame -------------------------------------------------------------------------------
+
+    def compose(self) -> ComposeResult:
+        yield SourceBar(self.config, self.clock, id="header")
+        with ContentSwitcher(initial="alerts", id="views"):
+            yield AlertsView(self.engine, self.clock, id="alerts")
+            yield PlaceholderView("incidents", self.config, id="incidents")
+            yield PlaceholderView("oncall", self.config, id="oncall")
+            yield PlaceholderView("statuspage", self.config, id="statuspage")
+            yield SilencesView(self.engine, self.clock, id="silences")
+            yield PlaceholderView("log", self.config, id="log")
+        yield Footer(compact=True)
+
+    def on_mount(self) -> None:
+        if self.config.keys:
+            self.set_keymap(dict(self.config.keys))
+        header = self.query_one(SourceBar)
+        header.read_only = self.engine.read_only
+        self._unsubscribe.append(self.engine.subscribe(self._on_engine_event))
+        self._apply_snapshot(self.engine.snapshot)
+        self.set_interval(1.0, self._tick, name="clock-tick")
+        self._focus_view("alerts")
+
+    def on_unmount(self) -> None:
+        for unsubscribe in self._unsubscribe:
+            if callable(unsubscribe):
+                unsubscribe()
+        self._unsubscribe.clear()
+
+    @property
+    def current_view(self) -> str:
+        return self.query_one("#views", ContentSwitcher).current or "alerts"
+
+    def view(self, name: str) -> Widget:
+        return self.query_one(f"#views > #{name}", Widget)
+
+    def views_for_catalogue(self) -> list[tuple[str, Widget]]:
+        """(section title, view) with the current view first; the help and palette use it."""
+        current = self.current_view
+        titled = [(f"{title} (view {n})", name) for n, (name, title) in enumerate(VIEWS, 1)]
+        titled.sort(key=lambda item: item[1] != current)
+        return [(title, self.view(name)) for title, name in titled]
+
+    def _tick(self) -> None:
+        # Ages and "last refreshed" move on with the clock even when no data arrives.
+        self.query_one(SourceBar).redraw()
+        if self.current_view == "alerts":
+            self.query_one(AlertsView).table.refresh()
+
+    # -- engine events -----------------------------------------------------------------------
+
+    def _on_engine_event(self, event: EngineEvent) -> None:
+        if isinstance(event, SnapshotChanged):
+            self.post_message(SnapshotArrived(event.snapshot))
+        elif isinstance(event, AlertsRaised):
+            self.post_message(AlertsArrived(event.alerts))
+        elif isinstance(event, ActionChanged):
+            self.post_message(ActionUpdated(event.action))
+
+    @on(SnapshotArrived)
+    def _snapshot_arrived(self, message: SnapshotArrived) -> None:
+        self._apply_snapshot(message.snapshot)
+
+    def _apply_snapshot(self, snapshot: Snapshot) -> None:
+        self.query_one(SourceBar).update_snapshot(snapshot)
+        self.query_one(AlertsView).update_snapshot(snapshot)
+        self.query_one(SilencesView).update_snapshot(snapshot)
+
+    @on(AlertsArrived)
+    def _alerts_arrived(self, message: AlertsArrived) -> None:
+        self.notifier.alerts_raised(message.alerts)
+
+    @on(ActionUpdated)
+    def _action_updated(self, message: ActionUpdated) -> None:
+        action = message.action
+        # Outcomes of the operator's own requests are reported by `_run_actions`; this reports
+        # what the outbox does on its own (retries of actions taken while a source was down).
+        if action.status == ActionStatus.PENDING and action.result.startswith("will retry"):
+            self.notify(
+                f"{action.kind}: {action.result}",
+                title="Action pending",
+                severity="warning",
+                markup=False,
+            )
+
+    # -- actions -----------------------------------------------------------------------------
+
+    @on(SubmitActions)
+    def _submit(self, message: SubmitActions) -> None:
+        self.run_worker(
+            self._run_actions(message.requests, message.description),
+            group="actions",
+            exit_on_error=False,
+        )
+
+    async def _run_actions(self, requests: Sequence[ActionRequest], description: str) -> None:
+        self.notify(f"{description}: pending", title="Action", timeout=4, markup=False)
+        results = [await self.engine.act(request) for request in requests]
+        self.finished_actions.extend(results)
+        failed = [a for a in results if a.status == ActionStatus.FAILED]
+        waiting = [a for a in results if a.status == ActionStatus.PENDING]
+        if failed:
+            reasons = "; ".join(dict.fromkeys(a.result for a in failed))
+            self.notify(
+                f"{description}: {len(failed)} of {len(results)} failed: {reasons}",
+                title="Action failed",
+                severity="error",
+                timeout=20,
+                markup=False,
+            )
+        elif waiting:
+            self.notify(
+                f"{description}: not sent yet, will retry ({waiting[0].result})",
+                title="Action pending",
+                severity="warning",
+                timeout=10,
+                markup=False,
+            )
+        else:
+            summary = "; ".join(a.result for a in results[:3])
+            self.notify(f"{description}: done. {summary}", title="Action done", markup=False)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return not (action == "fire_test_alert" and self.engine.read_only)
+
+    def action_show_view(self, name: str) -> None:
+        self.query_one("#views", ContentSwitcher).current = name
+        self._focus_view(name)
+        self.refresh_bindings()
+
+    def _focus_view(self, name: str) -> None:
+        for node in self.view(name).walk_children(with_self=True):
+            if isinstance(node, Widget) and node.focusable and node.display:
+                node.focus()
+                return
+        self.screen.set_focus(None)
+
+    def action_refresh(self) -> None:
+        self.engine.refresh_now()
+        self.notify("Refreshing now", timeout=2)
+
+    def action_help(self) -> None:
+        self.push_screen(HelpScreen(catalogue(self, self.views_for_catalogue())))
+
+    def action_fire_test_alert(self) -> None:
+        if self.engine.read_only:
+            return
+
+        def chosen(request: ActionRequest | None) -> None:
+            if request is not None:
+                name = dict(request.params.get("labels", {})).get("alertname", "test alert")
+                self.post_message(SubmitActions([request], f"Fire test alert {name}"))
+
+        self.push_screen(FireAlertForm(self.config), chosen)
+
+
+def make_app(config: Config, engine: Engine, clock: Clock) -> OncallApp:
+    """Build the dashboard; the caller starts the engine before and stops it after running it."""
+    return OncallApp(config, engine, clock)

@@ -1,0 +1,119 @@
+"""The header: is every source reachable, how fresh is what I see, how bad is it right now.
+
+Two lines: the counts that matter at a glance (firing critical and warning alerts, unacknowledged
+incidents) and then one entry per source with its last successful refresh, or "stale since" when
+it stopped answering. A restored snapshot says so until the first poll replaces it.
+"""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.widgets import Static
+
+from oncall_tui.clock import Clock
+from oncall_tui.config import Config
+from oncall_tui.models import AlertState, Snapshot, SourceHealth
+from oncall_tui.ui.timefmt import local, relative
+
+OK, DOWN, WAIT = "●", "✖", "○"
+
+
+def alert_counts(snapshot: Snapshot) -> tuple[int, int]:
+    """Firing (active, not silenced or inhibited) critical and warning alerts."""
+    critical = warning = 0
+    for alert in snapshot.alerts:
+        if alert.state != AlertState.ACTIVE:
+            continue
+        severity = alert.severity.lower()
+        if severity == "critical":
+            critical += 1
+        elif severity == "warning":
+            warning += 1
+    return critical, warning
+
+
+def source_text(health: SourceHealth, clock: Clock) -> Text:
+    now = clock.now()
+    text = Text()
+    if health.kind == "webhooks":
+        text.append("webhooks ", style="bold")
+        if health.reachable is None:
+            text.append(f"{WAIT} off" if health.detail == "off" else f"{WAIT} starting", "dim")
+        elif health.reachable:
+            text.append(f"{OK} {health.detail}", style="green")
+            if health.last_success is not None:
+                text.append(f" last {relative(health.last_success, now)}", style="dim")
+        else:
+            text.append(f"{DOWN} {health.error or 'not listening'}", style="bold red")
+        return text
+    text.append(f"{health.name} ", style="bold")
+    if health.reachable is None:
+        text.append(f"{WAIT} connecting", style="dim")
+    elif health.reachable:
+        text.append(f"{OK} ok", style="green")
+        if health.last_success is not None:
+            text.append(f" {relative(health.last_success, now)}", style="dim")
+    else:
+        since = health.stale_since or health.last_success
+        text.append(f"{DOWN} stale", style="bold red")
+        if since is not None:
+            text.append(f" since {local(since, now)}", style="red")
+        if health.error:
+            text.append(f" ({health.error})", style="red")
+    return text
+
+
+class SourceBar(Static):
+    """Counts and per-source health, re-rendered on every snapshot and every second."""
+
+    def __init__(self, config: Config, clock: Clock, *, id: str | None = None) -> None:
+        super().__init__(id=id, markup=False)
+        self.config = config
+        self.clock = clock
+        self.snapshot: Snapshot | None = None
+        self.read_only = False
+
+    def update_snapshot(self, snapshot: Snapshot) -> None:
+        self.snapshot = snapshot
+        self.redraw()
+
+    def redraw(self) -> None:
+        self.update(self.build())
+
+    def build(self) -> Text:
+        snapshot = self.snapshot
+        text = Text(no_wrap=False)
+        text.append(" oncall-tui ", style="bold reverse")
+        if self.config.operator.name:
+            text.append(f" {self.config.operator.name}", style="dim")
+        if self.read_only:
+            text.append("  ")
+            text.append(" read-only ", style="bold black on cyan")
+        text.append("   ")
+        if snapshot is None:
+            text.append("starting…", style="dim")
+            return text
+        critical, warning = alert_counts(snapshot)
+        text.append(f"{critical} critical", style="bold red" if critical else "dim")
+        text.append("  ")
+        text.append(f"{warning} warning", style="bold yellow" if warning else "dim")
+        text.append("  ")
+        if self.config.pagerduty is None and self.config.opsgenie is None:
+            text.append("incidents: not configured", style="dim")
+        else:
+            open_incidents = sum(1 for i in snapshot.incidents if i.status == "triggered")
+            text.append(
+                f"{open_incidents} unacknowledged",
+                style="bold magenta" if open_incidents else "dim",
+            )
+        if snapshot.restored:
+            text.append("   ")
+            text.append(" restored snapshot, stale ", style="bold black on yellow")
+        text.append("\n")
+        for index, health in enumerate(snapshot.health):
+            if index:
+                text.append("  ·  ", style="dim")
+            text.append_text(source_text(health, self.clock))
+        if not snapshot.health:
+            text.append("no source has reported yet", style="dim")
+        return text
