@@ -8,7 +8,7 @@ import hashlib
 import hmac
 import json
 import sqlite3
-from collections.abc import AsyncIterator, Iterator, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -16,12 +16,14 @@ from typing import Any
 
 import httpx
 import pytest
+from am_harness import am_binary, running_alertmanager, wait_for
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from oncall_tui.clock import FrozenClock
 from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.models import LogEntry
+from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.store import Store
 from oncall_tui.webhooks import (
     AlertmanagerNotification,
@@ -190,6 +192,7 @@ def _committed(path: Path) -> list[tuple[str, str]]:
 
 
 AUTH = {"Authorization": f"Bearer {AM_TOKEN}"}
+__all__ = ["am_binary"]  # a fixture, imported to be visible here
 
 
 # --- Alertmanager ------------------------------------------------------------------------------
@@ -537,6 +540,62 @@ async def test_server_start_reports_a_busy_port(handler: RecordingHandler) -> No
         assert not second.running
     finally:
         await asyncio.wait_for(first.stop(), 10)
+
+
+@pytest.mark.alertmanager
+async def test_real_alertmanager_delivers_to_the_listener(
+    am_binary: str, handler: RecordingHandler, tmp_path: Path
+) -> None:
+    app = make_webhook_app(handler, alertmanager_token=AM_TOKEN)
+    server = WebhookServer(app, "127.0.0.1", 0)
+    await server.start()
+    config = alertmanager_config_yaml(
+        webhook_url=f"http://{server.address}{AM_PATH}", webhook_token=AM_TOKEN
+    )
+    alert = {
+        "labels": {"alertname": "ListenerProbe", "severity": "critical", "service": "hooks"},
+        "annotations": {"summary": "probe"},
+    }
+
+    def delivered(status: str) -> list[AlertmanagerNotification]:
+        return [
+            n
+            for kind, n in handler.calls
+            if kind == "alertmanager" and n.alerts and n.alerts[0].status == status
+        ]
+
+    try:
+        async with (
+            running_alertmanager(am_binary, tmp_path / "am", config) as am,
+            httpx.AsyncClient(base_url=am.url, timeout=5, trust_env=False) as http,
+        ):
+            (await http.post("/api/v2/alerts", json=[alert])).raise_for_status()
+            firing = (await wait_for(_returning(delivered, "firing")))[0]
+            ended = dict(alert, endsAt=datetime.now(UTC).isoformat())
+            (await http.post("/api/v2/alerts", json=[ended])).raise_for_status()
+            resolved = (await wait_for(_returning(delivered, "resolved")))[0]
+    finally:
+        await asyncio.wait_for(server.stop(), 10)
+    assert handler.rejections() == []
+    assert firing.version == "4"
+    assert 'alertname="ListenerProbe"' in firing.group_key
+    assert firing.receiver == "critical"
+    assert firing.group_labels == {"alertname": "ListenerProbe", "service": "hooks"}
+    assert firing.alerts[0].labels == alert["labels"]
+    assert firing.alerts[0].ends_at is None
+    assert len(firing.alerts[0].fingerprint) == 16
+    assert resolved.status == "resolved"
+    assert resolved.alerts[0].ends_at is not None
+    assert resolved.alerts[0].fingerprint == firing.alerts[0].fingerprint
+
+
+def _returning(
+    probe: Callable[[str], list[AlertmanagerNotification]], status: str
+) -> Callable[[], Awaitable[list[AlertmanagerNotification]]]:
+    async def call() -> list[AlertmanagerNotification]:
+        return probe(status)
+
+    return call
 
 
 # --- no input crashes the listener -------------------------------------------------------------
