@@ -140,7 +140,8 @@ async def test_form_names_a_bad_matcher_and_refuses_to_submit(tmp_path: Path) ->
             form.query_one("#silence-comment", Input).value = "why"
             await pilot.press("ctrl+s")
             await pilot.pause()
-            assert app.screen is form and results == []
+            assert app.screen is form
+            assert results == []
             assert app.focused is matchers  # sent back to the problem
 
 
@@ -206,7 +207,8 @@ async def test_form_for_marked_alerts_makes_one_silence_per_matcher_set(tmp_path
             )
             await pilot.press(*"night noise", "enter")
             await pilot.pause()
-        assert requests and requests[0] is not None
+        assert requests
+        assert requests[0] is not None
         assert len(requests[0]) == 3
         assert {r.kind for r in requests[0]} == {"silence.create"}
         assert all(r.params["cluster"] == "prod" for r in requests[0])
@@ -283,7 +285,8 @@ async def test_expire_starts_on_cancel_then_confirm_expires_it(tmp_path: Path) -
             assert isinstance(app.screen, ConfirmScreen)
             assert app.focused is app.screen.query_one("#cancel", Button)
             body = _plain(app.screen.query_one("#confirm-body", Static))
-            assert 'service="search"' in body and "stop muting 1 alert" in body
+            assert 'service="search"' in body
+            assert "stop muting 1 alert" in body
             await pilot.press("enter")  # the reflex: must cancel
             await pilot.pause()
             assert not isinstance(app.screen, ConfirmScreen)
@@ -300,9 +303,8 @@ async def test_expire_starts_on_cancel_then_confirm_expires_it(tmp_path: Path) -
 
         silences = await r.standin_silences()
         assert _active(silences, "search") == []
-        assert [s["status"]["state"] for s in silences if s["matchers"][0]["value"] == "search"] == [
-            "expired"
-        ]
+        states = [s["status"]["state"] for s in silences if s["matchers"][0]["value"] == "search"]
+        assert states == ["expired"]
         assert len(_active(silences, "gone")) == 1  # only the one asked for
 
 
@@ -370,7 +372,8 @@ async def test_marks_survive_refresh_and_bulk_expire_says_how_many(tmp_path: Pat
             assert view.marked == set()
 
         silences = await r.standin_silences()
-        assert _active(silences, "search") == [] and _active(silences, "gone") == []
+        assert _active(silences, "search") == []
+        assert _active(silences, "gone") == []
         assert len(_active(silences, "DiskFull")) == 1  # the cursor row was not included
         assert len(_active(silences, "cache")) == 1
 
@@ -440,7 +443,8 @@ async def test_read_only_hides_and_refuses_changes(tmp_path: Path) -> None:
             assert view.check_action("expire", ()) is False
             assert view.check_action("extend", ()) is False
             shown = {b.binding.action for b in app.screen.active_bindings.values()}
-            assert "expire" not in shown and "extend" not in shown
+            assert "expire" not in shown
+            assert "extend" not in shown
             await pilot.press("x", "e")
             await pilot.pause()
             assert app.screen.query(SilencesView)  # no dialog opened
@@ -515,7 +519,8 @@ async def test_fire_form_without_presets_offers_defaults_and_checks_labels(
             labels.value = 'alertname=Probe, team="sre team"'
             await pilot.press("ctrl+s")
             await pilot.pause()
-        assert results and results[0] is not None
+        assert results
+        assert results[0] is not None
         assert results[0].kind == "alert.fire"
         assert results[0].params["labels"] == {"alertname": "Probe", "team": "sre team"}
         assert results[0].params["to"] == "alertmanager"
