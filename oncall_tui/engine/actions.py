@@ -9,7 +9,7 @@ silence it already created instead of making a second one.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -65,12 +65,14 @@ class AlertmanagerActions:
 
     def __init__(
         self,
-        peers_of: Any,  # Callable[[str], list[AlertmanagerClient]]; raises KeyError
-        silences_of: Any,  # Callable[[str], list[Silence]]
+        peers_of: Callable[[str], list[AlertmanagerClient]],  # raises KeyError
+        silences_of: Callable[[str], list[Silence]],
         clock: Clock,
         actor: str,
+        clusters: Callable[[], list[str]] = list,
     ) -> None:
         self._peers_of = peers_of
+        self._clusters = clusters
         self._silences_of = silences_of
         self._clock = clock
         self._actor = actor
@@ -144,7 +146,7 @@ class AlertmanagerActions:
     def _known_silence(self, cluster: str, silence_id: str) -> Silence | None:
         for silence in self._silences_of(cluster):
             if silence.id == silence_id:
-                return silence  # type: ignore[no-any-return]
+                return silence
         return None
 
     async def _expire_silence(self, request: ActionRequest) -> Outcome:
@@ -201,19 +203,25 @@ class AlertmanagerActions:
         alert = PostableAlert(labels=labels, annotations=annotations, starts_at=self._clock.now())
         sent: list[str] = []
         errors: list[str] = []
-        # Clients send to every peer of an HA cluster, as Prometheus does.
-        for peer in self._peers(cluster):
-            try:
-                await peer.post_alerts([alert])
-                sent.append(peer.name)
-            except ProviderError as exc:
-                if not exc.retryable:
-                    raise
-                errors.append(str(exc))
-        if not sent:
-            raise ProviderError(
-                source=cluster, message="; ".join(errors), status=None, retryable=True
-            )
+        # Sent to every peer of every cluster (or of the one asked for), as Prometheus does;
+        # posting the same alert twice is harmless, so a retry may resend to all of them.
+        for name in [cluster] if cluster else self._clusters():
+            reached = False
+            for peer in self._peers(name):
+                try:
+                    await peer.post_alerts([alert])
+                    sent.append(peer.name)
+                    reached = True
+                except ProviderError as exc:
+                    if not exc.retryable:
+                        raise
+                    errors.append(str(exc))
+            if not reached:
+                # The cluster got nothing: retry later. A cluster with one peer down is fine,
+                # gossip hands the alert to the other peer.
+                raise ProviderError(
+                    source=name, message="; ".join(errors), status=None, retryable=True
+                )
         return Outcome(
             f"fired test alert {labels['alertname']} to {', '.join(sent)}",
             {"labels": labels, "annotations": annotations, "peers": sent},

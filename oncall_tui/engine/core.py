@@ -154,6 +154,7 @@ class Engine:
             ),
             self.clock,
             self.config.actor,
+            lambda: self.clusters,
         )
         restored = await self.store.load_snapshot()
         if restored is not None:

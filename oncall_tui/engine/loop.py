@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 
@@ -54,8 +53,7 @@ class PollLoop:
         try:
             await asyncio.wait({sleeper, waker}, return_when=asyncio.FIRST_COMPLETED)
         finally:
-            for task in (sleeper, waker):
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError):
-                        await task
+            # Cancel without awaiting: awaiting here under suppress(CancelledError) would also
+            # swallow a cancellation of this loop arriving at that moment, and it would never stop.
+            sleeper.cancel()
+            waker.cancel()
