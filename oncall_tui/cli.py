@@ -176,6 +176,14 @@ def _sandbox_options(parser: argparse.ArgumentParser) -> None:
         help="use the built-in Alertmanager stand-in even when the binary is installed",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the alert scenario")
+    parser.add_argument(
+        "--peers",
+        type=int,
+        default=1,
+        choices=range(1, 6),
+        metavar="N",
+        help="Alertmanagers in the sandbox's HA cluster (1-5, default 1)",
+    )
 
 
 # -- entry point -----------------------------------------------------------------------------
@@ -313,6 +321,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             log_path=log_path,
             backend="standin" if args.standin else None,
             seed=args.seed,
+            peers=args.peers,
         )
 
         async def run() -> int:
@@ -343,6 +352,7 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
         log_path=log_path,
         backend="standin" if args.standin else None,
         seed=args.seed,
+        peers=args.peers,
     )
 
     async def run() -> int:

@@ -279,6 +279,8 @@ async def test_sandbox_writes_a_config_that_check_config_accepts(
         "oncall_tui",
         "sandbox",
         "--standin",
+        "--peers",
+        "2",
         "--write-config",
         str(written),
         stdout=asyncio.subprocess.PIPE,
@@ -297,6 +299,10 @@ async def test_sandbox_writes_a_config_that_check_config_accepts(
         assert await run_main("check-config", str(written), "--connect") == 0
         out = capsys.readouterr().out
         assert "alertmanager sandbox-a: ok" in out
+        assert "alertmanager sandbox-b: ok" in out
+        assert (
+            sum(line.startswith("Alertmanager stand-in: http://127.0.0.1:") for line in lines) == 2
+        )
         assert "test alerts: payment-service down" in out
     finally:
         process.send_signal(signal.SIGINT)

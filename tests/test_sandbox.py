@@ -12,6 +12,7 @@ from typing import Any
 
 import httpx
 import pytest
+from am_harness import alertmanager_binary
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import Response
@@ -59,9 +60,7 @@ class Listener:
 @pytest.fixture(params=["standin", pytest.param("alertmanager", marks=pytest.mark.alertmanager)])
 def backend(request: pytest.FixtureRequest) -> str:
     if request.param == "alertmanager":
-        process = pytest.importorskip("oncall_tui.sandbox.alertmanager_process")
-        if process.find_alertmanager_binary() is None:
-            pytest.skip("no Alertmanager binary on PATH")
+        alertmanager_binary()  # skips without the binary (fails under CI)
     return str(request.param)
 
 
@@ -128,24 +127,57 @@ async def test_config_points_at_the_sandbox(quiet_sandbox: Sandbox, tmp_path: Pa
 
 @pytest.mark.alertmanager
 async def test_real_binary_is_chosen_and_stop_leaves_no_process(tmp_path: Path) -> None:
-    process = pytest.importorskip("oncall_tui.sandbox.alertmanager_process")
-    if process.find_alertmanager_binary() is None:
-        pytest.skip("no Alertmanager binary on PATH")
+    alertmanager_binary()
     sandbox = Sandbox(workdir=tmp_path / "sandbox", scenario=False)
     await sandbox.start()
-    pid = sandbox.pid
+    pids = sandbox.pids
     try:
         assert sandbox.backend == "alertmanager"
-        assert pid is not None
-        os.kill(pid, 0)  # alive
+        assert len(pids) == 1
+        os.kill(pids[0], 0)  # alive
         async with httpx.AsyncClient(timeout=5.0) as client:
             status = await client.get(f"{sandbox.alertmanager_urls[0]}/api/v2/status")
         assert status.json()["versionInfo"]["version"]
     finally:
         await sandbox.stop()
     with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+        os.kill(pids[0], 0)
     assert sandbox.alertmanager_urls == []
+    assert sandbox.pids == []
+
+
+@pytest.mark.alertmanager
+async def test_ha_pair_gossips_and_the_scenario_reaches_both(tmp_path: Path) -> None:
+    alertmanager_binary()
+    sandbox = Sandbox(workdir=tmp_path / "sandbox", peers=2, scenario_interval=0.2)
+    await sandbox.start()
+    pids = sandbox.pids
+    try:
+        assert len(pids) == 2
+        config = sandbox.config(log_path=tmp_path / "log.db")
+        assert [am.cluster_name for am in config.alertmanagers] == ["sandbox", "sandbox"]
+        assert [am.name for am in config.alertmanagers] == ["sandbox-a", "sandbox-b"]
+
+        async def both_have_alerts() -> bool:
+            counts = [len(await _alerts(url)) for url in sandbox.alertmanager_urls]
+            return all(counts)
+
+        await wait_for(both_have_alerts)
+        async with httpx.AsyncClient(timeout=5.0) as client:
+
+            async def joined() -> bool:
+                for url in sandbox.alertmanager_urls:
+                    status = (await client.get(f"{url}/api/v2/status")).json()
+                    if len(status["cluster"].get("peers") or ()) != 2:
+                        return False
+                return True
+
+            await wait_for(joined)
+    finally:
+        await sandbox.stop()
+    for pid in pids:
+        with pytest.raises(ProcessLookupError):
+            os.kill(pid, 0)
 
 
 async def test_standin_sandbox_cleans_up_its_temporary_workdir() -> None:

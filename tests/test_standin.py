@@ -15,8 +15,10 @@ from typing import Any
 
 import httpx
 import pytest
+from am_harness import alertmanager_binary
 
 from oncall_tui.clock import FrozenClock, SystemClock
+from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess, alertmanager_config_yaml
 from oncall_tui.sandbox.standin import (
     StandinAlertmanager,
     fingerprint,
@@ -40,12 +42,9 @@ async def am(request: pytest.FixtureRequest, tmp_path: Path) -> AsyncIterator[ht
         async with httpx.AsyncClient(transport=transport, base_url="http://standin") as client:
             yield client
         return
-    process_module = pytest.importorskip("oncall_tui.sandbox.alertmanager_process")
-    binary = process_module.find_alertmanager_binary()
-    if binary is None:
-        pytest.skip("no Alertmanager binary on PATH")
-    config = process_module.alertmanager_config_yaml(webhook_url=None)
-    process = process_module.AlertmanagerProcess(binary, tmp_path / "am", config)
+    binary = alertmanager_binary()  # skips without the binary (fails under CI)
+    config = alertmanager_config_yaml(webhook_url=None)
+    process = AlertmanagerProcess(binary, tmp_path / "am", config)
     await process.start()
     try:
         async with httpx.AsyncClient(base_url=process.url, timeout=5.0) as client:

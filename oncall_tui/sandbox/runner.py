@@ -20,18 +20,20 @@ import shutil
 import socket
 import tempfile
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import yaml
 
 from oncall_tui.clock import Clock, SystemClock
 from oncall_tui.config import Config, validate_config
+from oncall_tui.sandbox.alertmanager_process import (
+    AlertmanagerProcess,
+    alertmanager_config_yaml,
+    find_alertmanager_binary,
+)
 from oncall_tui.sandbox.scenario import Scenario
 from oncall_tui.sandbox.standin import StandinAlertmanager
 from oncall_tui.webhooks import WebhookServer
-
-if TYPE_CHECKING:
-    from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess
 
 log = logging.getLogger(__name__)
 
@@ -81,8 +83,9 @@ class Sandbox:
     """One sandbox; use `async with Sandbox(...)` or start()/stop().
 
     `backend` None picks the real binary when one is found, else the stand-in; "standin"
-    forces the stand-in; "alertmanager" requires the binary. `scenario=False` leaves the
-    Alertmanager quiet (tests fire their own alerts).
+    forces the stand-in; "alertmanager" requires the binary. `peers=2` (or more) runs an HA
+    cluster: real peers gossip on loopback; stand-ins are independent, and like unsynchronised
+    peers each notify. `scenario=False` leaves the Alertmanager quiet (tests fire their own).
     """
 
     def __init__(
@@ -96,7 +99,11 @@ class Sandbox:
         scenario: bool = True,
         scenario_interval: float = 5.0,
         listen_port: int | None = None,
+        peers: int = 1,
     ) -> None:
+        if peers < 1:
+            raise ValueError("a sandbox needs at least one Alertmanager")
+        self.peers = peers
         self.clock: Clock = clock or SystemClock()
         self._given_workdir = workdir
         self._log_path = log_path
@@ -113,9 +120,9 @@ class Sandbox:
         self.scenario: Scenario | None = None
         self.workdir: Path | None = None
         self._own_workdir = False
-        self._process: AlertmanagerProcess | None = None
-        self._standin: StandinAlertmanager | None = None
-        self._server: WebhookServer | None = None
+        self._processes: list[AlertmanagerProcess] = []
+        self._standins: list[StandinAlertmanager] = []
+        self._servers: list[WebhookServer] = []
         self._scenario_task: asyncio.Task[None] | None = None
 
     # -- addresses -------------------------------------------------------------------------
@@ -133,9 +140,9 @@ class Sandbox:
         return self.workdir / "log.db"
 
     @property
-    def pid(self) -> int | None:
-        """PID of the Alertmanager process we started (None for the stand-in)."""
-        return None if self._process is None else self._process.pid
+    def pids(self) -> list[int]:
+        """PIDs of the Alertmanager processes we started (none for the stand-in)."""
+        return [p.pid for p in self._processes if p.pid is not None]
 
     # -- lifecycle -------------------------------------------------------------------------
 
@@ -167,12 +174,14 @@ class Sandbox:
 
     async def _start_alertmanager(self) -> None:
         if self._wanted_backend != "standin":
-            binary, reason = _binary()
+            binary = find_alertmanager_binary()
+            reason = "neither alertmanager nor prometheus-alertmanager is on PATH"
             if binary is not None:
                 try:
                     await self._start_binary(binary)
                     return
                 except Exception as exc:
+                    await self._stop_processes()
                     if self._wanted_backend == "alertmanager":
                         raise SandboxError(f"Alertmanager did not start: {exc}") from exc
                     reason = f"Alertmanager did not start ({_first_line(exc)})"
@@ -183,34 +192,41 @@ class Sandbox:
         await self._start_standin()
 
     async def _start_binary(self, binary: str) -> None:
-        from oncall_tui.sandbox.alertmanager_process import (
-            AlertmanagerProcess,
-            alertmanager_config_yaml,
-        )
-
         assert self.workdir is not None
         config = alertmanager_config_yaml(
             webhook_url=self.webhook_url, webhook_token=self.webhook_token
         )
-        process = AlertmanagerProcess(binary, self.workdir / "alertmanager", config)
-        self._process = process
-        await process.start()
+        clustered = self.peers > 1
+        for index in range(self.peers):
+            first = self._processes[0].cluster_address if self._processes else None
+            process = AlertmanagerProcess(
+                binary,
+                self.workdir / f"alertmanager-{index}",
+                config,
+                cluster_listen=clustered,
+                peers=[first] if first else (),
+            )
+            self._processes.append(process)
+            await process.start()
         self.backend = "alertmanager"
-        self.alertmanager_urls = [process.url]
+        self.alertmanager_urls = [p.url for p in self._processes]
 
     async def _start_standin(self) -> None:
-        standin = StandinAlertmanager(
-            clock=self.clock, webhook_url=self.webhook_url, webhook_token=self.webhook_token
-        )
-        server = WebhookServer(standin.app, HOST, 0)
-        await server.start()
-        self._server = server
-        self._standin = standin
-        url = f"http://{server.address}"
-        standin.external_url = url
-        await standin.start(tick=0.5)
+        urls = []
+        for _ in range(self.peers):
+            standin = StandinAlertmanager(
+                clock=self.clock, webhook_url=self.webhook_url, webhook_token=self.webhook_token
+            )
+            server = WebhookServer(standin.app, HOST, 0)
+            await server.start()
+            self._servers.append(server)
+            self._standins.append(standin)
+            url = f"http://{server.address}"
+            standin.external_url = url
+            await standin.start(tick=0.5)
+            urls.append(url)
         self.backend = "standin"
-        self.alertmanager_urls = [url]
+        self.alertmanager_urls = urls
 
     async def stop(self) -> None:
         """Stop the scenario, then the Alertmanager; each step bounded, errors logged."""
@@ -219,22 +235,26 @@ class Sandbox:
             with contextlib.suppress(asyncio.CancelledError, Exception):
                 await asyncio.wait_for(self._scenario_task, 5.0)
             self._scenario_task = None
-        if self._standin is not None:
-            await self._standin.stop()
-            self._standin = None
-        if self._server is not None:
-            await self._server.stop()
-            self._server = None
-        if self._process is not None:
-            try:
-                await self._process.stop()
-            except Exception:
-                log.exception("could not stop the sandbox Alertmanager")
-            self._process = None
+        for standin in self._standins:
+            await standin.stop()
+        self._standins.clear()
+        for server in self._servers:
+            await server.stop()
+        self._servers.clear()
+        await self._stop_processes()
         self.alertmanager_urls = []
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._own_workdir = False
+
+    async def _stop_processes(self) -> None:
+        # Later peers first: the first is the one the others joined.
+        for process in reversed(self._processes):
+            try:
+                await process.stop()
+            except Exception:
+                log.exception("could not stop the sandbox Alertmanager (pid %s)", process.pid)
+        self._processes.clear()
 
     async def __aenter__(self) -> Sandbox:
         await self.start()
@@ -282,17 +302,6 @@ class Sandbox:
         with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
             handle.write(text)
         os.chmod(path, 0o600)  # O_CREAT's mode does not apply to a file that already existed
-
-
-def _binary() -> tuple[str | None, str]:
-    try:
-        from oncall_tui.sandbox.alertmanager_process import find_alertmanager_binary
-    except ImportError:
-        return None, "the Alertmanager launcher is not available"
-    binary = find_alertmanager_binary()
-    if binary is None:
-        return None, "neither alertmanager nor prometheus-alertmanager is on PATH"
-    return binary, ""
 
 
 def _first_line(exc: BaseException) -> str:
