@@ -310,3 +310,48 @@ async def test_sandbox_writes_a_config_that_check_config_accepts(
         code = await asyncio.wait_for(process.wait(), timeout=30)
     assert code == 130
     assert "Traceback" not in err.decode()
+
+
+async def test_serve_logs_what_it_polls_and_stops_on_sigterm(
+    standin: tuple[StandinAlertmanager, str], tmp_path: Path
+) -> None:
+    am, url = standin
+    am.put_alerts([{"labels": PRESET["labels"], "annotations": PRESET["annotations"]}])
+    path = write_config(tmp_path, url, webhooks={"listen": f"127.0.0.1:{closed_port()}"})
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "oncall_tui",
+        "serve",
+        "--config",
+        str(path),
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    assert process.stderr is not None
+    try:
+        lines: list[str] = []
+        while not any(line.startswith("Polling") for line in lines):
+            raw = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+            assert raw, "serve exited early"
+            lines.append(raw.decode().strip())
+        assert any(line.startswith("Webhooks: listening on http://127.0.0.1:") for line in lines)
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + 15
+        while True:
+            store = await Store.open(tmp_path / "log.db", clock=SystemClock())
+            try:
+                kinds = [e.kind for e in await store.entries(sources=["alertmanager"])]
+            finally:
+                await store.close()
+            if "alert.firing" in kinds:
+                break
+            assert loop.time() < deadline, "serve did not log the firing alert"
+            await asyncio.sleep(0.1)
+    finally:
+        process.send_signal(signal.SIGTERM)
+        err = await asyncio.wait_for(process.stderr.read(), timeout=30)
+        code = await asyncio.wait_for(process.wait(), timeout=30)
+    assert code == 0
+    assert "Traceback" not in err.decode()
