@@ -17,6 +17,7 @@ from pathlib import Path
 import httpx
 import pytest
 import pytest_asyncio
+import yaml
 from am_harness import FastClock, am_binary, running_cluster, soon, wait_for
 
 from oncall_tui.clock import SystemClock
@@ -25,11 +26,15 @@ from oncall_tui.models import Alert, AlertState, Matcher, Silence, SilenceState
 from oncall_tui.providers.alertmanager import (
     AlertmanagerClient,
     PostableAlert,
+    format_time,
     merge_cluster_alerts,
     merge_cluster_silences,
+    parse_alert,
+    parse_optional_time,
+    parse_time,
 )
 from oncall_tui.providers.http import ProviderError
-from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess
+from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess, alertmanager_config_yaml
 
 __all__ = ["am_binary"]  # a fixture, imported so that pytest sees it here
 
@@ -65,7 +70,7 @@ def _silence(silence_id: str, *, updated: int | None, comment: str = "") -> Sile
     )
 
 
-# -- merging, without a server --------------------------------------------------------------------
+# -- merging and parsing, without a server ---------------------------------------------------
 
 
 def test_merge_alerts_dedupes_by_fingerprint_and_lists_every_peer() -> None:
@@ -114,6 +119,49 @@ def test_merge_silences_dedupes_by_id_preferring_the_newest() -> None:
     assert sorted(by_id) == ["s1", "s2"]
     assert by_id["s1"].comment == "new"
     assert by_id["s2"].updated_at == T0 + timedelta(seconds=5)
+
+
+def test_times_from_go_are_read_as_aware_utc() -> None:
+    nanos = parse_time("2026-03-01T03:00:00.123456789+01:00")
+    assert nanos == datetime(2026, 3, 1, 2, 0, 0, 123456, tzinfo=UTC)
+    assert nanos.tzinfo == UTC
+    assert parse_optional_time("0001-01-01T00:00:00Z") is None  # Go's zero time: no end
+    assert parse_optional_time(None) is None
+    assert format_time(nanos) == "2026-03-01T02:00:00.123Z"
+    with pytest.raises(ValueError, match="zone"):
+        parse_time("2026-03-01T02:00:00")
+
+
+def test_suppressed_alerts_are_named_by_what_suppresses_them() -> None:
+    def state(silenced: list[str], inhibited: list[str], raw: str = "suppressed") -> AlertState:
+        item = {
+            "fingerprint": "f",
+            "labels": {"alertname": "X"},
+            "annotations": {},
+            "receivers": [{"name": "r"}],
+            "startsAt": "2026-03-01T02:00:00Z",
+            "updatedAt": "2026-03-01T02:00:00Z",
+            "endsAt": "2026-03-01T02:05:00Z",
+            "status": {"state": raw, "silencedBy": silenced, "inhibitedBy": inhibited},
+        }
+        return parse_alert(item, cluster="prod", peer="am-a").state
+
+    assert state([], [], "active") == AlertState.ACTIVE
+    assert state([], [], "unprocessed") == AlertState.UNPROCESSED
+    assert state(["s"], []) == AlertState.SILENCED
+    assert state([], ["f2"]) == AlertState.INHIBITED
+    assert state(["s"], ["f2"]) == AlertState.SILENCED
+
+
+def test_sandbox_default_routing_key_has_the_length_pagerduty_demands() -> None:
+    config = yaml.safe_load(
+        alertmanager_config_yaml(webhook_url=None, pagerduty_events_url="http://pd")
+    )
+    (critical,) = [r for r in config["receivers"] if r["name"] == "critical"]
+    (pagerduty,) = critical["pagerduty_configs"]
+    assert len(pagerduty["routing_key"]) == 32
+    assert pagerduty["url"] == "http://pd/v2/enqueue"
+    assert "webhook_configs" not in critical  # no listener given, none configured
 
 
 # -- a real pair ----------------------------------------------------------------------------------

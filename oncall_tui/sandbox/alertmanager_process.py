@@ -260,7 +260,7 @@ def alertmanager_config_yaml(
     group_wait: str = "0s",
     group_interval: str = "1s",
     repeat_interval: str = "1h",
-    pagerduty_routing_key: str = "sandbox-routing-key-0000000000000",
+    pagerduty_routing_key: str = "sandbox-routing-key-000000000000",
     opsgenie_api_key: str = "sandbox-opsgenie-key",
     resolve_timeout: str = "5m",
 ) -> str:
