@@ -378,7 +378,22 @@ async def test_a_peer_that_is_down_is_a_retryable_error() -> None:
             await am.alerts()
     assert caught.value.retryable
     assert caught.value.message == "connection refused"
-    assert len(clock.sleeps) == 2  # three attempts, backing off in between
+    assert len(clock.sleeps) == 1  # a read tries twice; the next poll is the next try
+
+
+async def test_an_outage_is_never_mistaken_for_an_unknown_silence() -> None:
+    def no_dns(request: httpx.Request) -> httpx.Response:
+        raise httpx.ConnectError("[Errno -2] Name or service not known")
+
+    clock = FastClock()
+    async with httpx.AsyncClient(transport=httpx.MockTransport(no_dns)) as http:
+        am = AlertmanagerClient("prod-a", "http://am.invalid", http, clock=clock)
+        for call in (am.silence, am.expire_silence):
+            with pytest.raises(ProviderError) as caught:
+                await call(str(uuid.uuid4()))
+            assert caught.value.message == "host not found"
+            assert caught.value.retryable
+    assert len(clock.sleeps) == 1 + 2  # GET tries twice, DELETE three times
 
 
 async def test_engine_actions_carry_out_silences_on_the_real_binary(

@@ -123,6 +123,8 @@ class AlertmanagerClient:
         clock: Clock,
         cluster: str = "",
         auth: AlertmanagerAuth | _config.AlertmanagerAuth | None = None,
+        read_attempts: int = 2,
+        write_attempts: int = 3,
     ) -> None:
         self.name = name
         self.url = url.rstrip("/")
@@ -133,6 +135,10 @@ class AlertmanagerClient:
             auth = AlertmanagerAuth.from_config(auth)
         self._headers = auth.headers() if auth is not None else {}
         self.source = f"alertmanager {name}"
+        # Polling repeats every few seconds anyway, so a read retries once: a peer that is
+        # really down shows as stale soon. Writes are operator actions and try harder.
+        self.read_attempts = read_attempts
+        self.write_attempts = write_attempts
 
     def __repr__(self) -> str:
         return f"AlertmanagerClient(name={self.name!r}, url={self.url!r}, cluster={self.cluster!r})"
@@ -160,12 +166,20 @@ class AlertmanagerClient:
                 source=self.source,
                 clock=self._clock,
                 idempotent=idempotent,
+                attempts=self.read_attempts if method == "GET" else self.write_attempts,
                 # 0.25 answers "not found" with a 500; asking again cannot change that.
                 should_retry=lambda response: not _says_not_found(response),
                 **kwargs,
             )
         except ProviderError as exc:
-            if not_found is not None and (exc.status == 404 or "not found" in exc.message):
+            # Only an answer from the server can say "no such silence"; a DNS failure
+            # ("host not found") is an outage, and stays retryable.
+            answered = exc.status is not None and not exc.retryable
+            if (
+                not_found is not None
+                and answered
+                and (exc.status == 404 or "not found" in exc.message)
+            ):
                 raise ProviderError(self.source, not_found, status=exc.status) from None
             raise
 
