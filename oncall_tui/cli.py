@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import importlib
 import json
 import logging
 import os
@@ -282,12 +281,10 @@ def _log_to_stderr() -> None:
 
 
 async def _run_dashboard(config: Config, clock: Clock) -> int:
-    from oncall_tui.engine import Engine
-
     # Imported here so that only the dashboard pays for Textual.
-    make_app: Callable[[Config, Engine, Clock], Any] = importlib.import_module(
-        "oncall_tui.ui.app"
-    ).make_app
+    from oncall_tui.engine import Engine
+    from oncall_tui.ui.app import make_app
+
     engine = Engine(config, clock=clock, read_only=config.read_only)
     await engine.start()
     try:

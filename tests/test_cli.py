@@ -355,3 +355,19 @@ async def test_serve_logs_what_it_polls_and_stops_on_sigterm(
         code = await asyncio.wait_for(process.wait(), timeout=30)
     assert code == 0
     assert "Traceback" not in err.decode()
+
+
+async def test_commands_other_than_the_dashboard_never_load_textual(tmp_path: Path) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:1")
+    script = (
+        "import sys\n"
+        "from oncall_tui.cli import main\n"
+        f"assert main(['check-config', {str(path)!r}]) == 0\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'textual'))\n"
+    )
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", script, stdout=asyncio.subprocess.PIPE
+    )
+    out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0
+    assert out.decode().strip().splitlines()[-1] == "[]"
