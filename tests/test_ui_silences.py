@@ -242,7 +242,7 @@ async def test_view_flags_expiring_soon_and_matching_nothing(tmp_path: Path) -> 
             # Soonest to end first.
             assert view.table.get_row_index(search) == 0
             status = _plain(view.query_one("#silences-status", Static))
-            assert "1 expiring within the hour" in status
+            assert "1 expiring within 1h" in status
             assert "1 matching no alert" in status
             # Comments are shown as typed, never as markup (and without the engine's marker).
             assert _cell(view, disk, "comment") == "ticket OPS-12 [red]x[/]"

@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import httpx
+from textual import events, on
 from textual.app import App, ComposeResult
 
 from oncall_tui.clock import FrozenClock
@@ -157,11 +158,13 @@ class Host(App[None]):
         self._unsubscribe: Callable[[], None] | None = None
 
     def compose(self) -> ComposeResult:
-        yield SilencesView(self.engine, self.clock, id="silences")
+        # Kept by reference: while a modal is on top, queries would search the modal.
+        self.view = SilencesView(self.engine, self.clock, id="silences")
+        yield self.view
 
     def on_mount(self) -> None:
-        self.query_one(SilencesView).update_snapshot(self.engine.snapshot)
-        self.query_one(SilencesView).table.focus()
+        self.view.update_snapshot(self.engine.snapshot)
+        self.view.table.focus()
         self._unsubscribe = self.engine.subscribe(self._on_event)
 
     def on_unmount(self) -> None:
@@ -170,7 +173,7 @@ class Host(App[None]):
 
     def _on_event(self, event: EngineEvent) -> None:
         if isinstance(event, SnapshotChanged):
-            self.query_one(SilencesView).update_snapshot(event.snapshot)
+            self.view.update_snapshot(event.snapshot)
 
     def on_submit_actions(self, message: SubmitActions) -> None:
         self.submitted.append(message)
@@ -179,6 +182,40 @@ class Host(App[None]):
     async def _run(self, requests: Sequence[ActionRequest]) -> None:
         for request in requests:
             self.outcomes.append(await self.engine.act(request))
+
+
+class SceneHost(Host):
+    """A Host that builds its own engine and scene inside the app's event loop.
+
+    snap_compare runs the app in a loop of its own, so nothing async can happen before it: the
+    engine starts in `setup()` (called from run_before) and stops when the app unmounts.
+    """
+
+    def __init__(self, tmp_path: Path, **config: Any) -> None:
+        clock = FrozenClock(T0)
+        ids = iter(range(1, 1000))
+        standin = StandinAlertmanager(
+            clock=clock,
+            resolve_timeout=86400.0,
+            # Stable silence ids keep the snapshots stable.
+            new_id=lambda: f"00000000-0000-4000-8000-{next(ids):012d}",
+        )
+        http = httpx.AsyncClient(transport=httpx.ASGITransport(app=standin.app))
+        settings = make_config(log={"path": str(tmp_path / "log.db")}, **config)
+        engine = Engine(settings, clock=clock, http=http, listen_webhooks=False)
+        super().__init__(engine, clock)
+        self.rig = Rig(engine, standin, http, clock)
+        self.animation_level = "none"
+
+    async def setup(self) -> None:
+        await self.engine.start()
+        await standard_scene(self.rig)
+        await until(lambda: self.view.table.row_count == 3)
+
+    @on(events.Unmount)
+    async def _stop_engine(self) -> None:
+        await self.engine.stop()
+        await self.rig.http.aclose()
 
 
 async def until(predicate: Callable[[], bool], *, within: float = 5.0) -> None:

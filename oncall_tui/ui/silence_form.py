@@ -162,7 +162,7 @@ class SilenceForm(ModalScreen[list[ActionRequest] | None]):
                 yield Label("Created by", classes="form-label")
                 yield Static(Text(self._engine.config.actor), id="silence-created-by")
             yield Static("", id="silence-preview-count")
-            yield DataTable(id="silence-preview", cursor_type="row", zebra_stripes=False)
+            yield DataTable(id="silence-preview", cursor_type="none", zebra_stripes=False)
             with Horizontal(classes="form-buttons"):
                 yield Static("ctrl+s create · esc cancel", classes="form-hint")
                 yield Button("Cancel", id="silence-cancel", compact=True)

@@ -37,7 +37,7 @@ from oncall_tui.ui.timefmt import local, relative, span
 
 EXPIRING_WITHIN = timedelta(hours=1)
 _MARKER_RE = re.compile(r"\[oncall-tui:[0-9a-f]+\]")
-MATCHERS_WIDTH = 28
+MATCHERS_WIDTH = 40
 COMMENT_WIDTH = 30
 
 _STATE_ORDER = {SilenceState.ACTIVE: 0, SilenceState.PENDING: 1, SilenceState.EXPIRED: 2}
@@ -131,10 +131,10 @@ def describe(silence: Silence, now: datetime) -> str:
     ends = f"{local(silence.ends_at, now)} ({relative(silence.ends_at, now)})"
     lines = [
         f"{matchers_text(silence)}",
-        f"    cluster {silence.cluster}, ends {ends}, by {silence.created_by or '?'}",
+        f"   cluster {silence.cluster}, ends {ends}, by {silence.created_by or '?'}",
     ]
     if silence.comment:
-        lines.append(f"    comment: {visible_comment(silence.comment)}")
+        lines.append(f"   comment: {visible_comment(silence.comment)}")
     return "\n".join(lines)
 
 
@@ -210,7 +210,7 @@ class SilencesView(Widget):
         width: 100%;
     }
     SilencesView > #silences-status {
-        height: 1;
+        height: auto;
         width: 100%;
         padding: 0 1;
         color: $text-muted;
@@ -251,7 +251,7 @@ class SilencesView(Widget):
         table.add_column("state", width=7, key="state")
         table.add_column("flags", key="flags")
         table.add_column("alerts", width=6, key="alerts")
-        table.add_column("matchers", width=MATCHERS_WIDTH, key="matchers")
+        table.add_column("matchers", key="matchers")
         table.add_column("ends", key="ends")
         table.add_column("created by", key="created_by")
         table.add_column("comment", width=COMMENT_WIDTH, key="comment")
@@ -353,14 +353,13 @@ class SilencesView(Widget):
         silences = snapshot.silences if snapshot else ()
         counts = Counter(s.state for s in silences)
         rows = self._rows.values()
-        parts = [
-            f"{counts[SilenceState.ACTIVE]} active",
-            f"{counts[SilenceState.PENDING]} pending",
-        ]
+        parts = [f"{counts[SilenceState.ACTIVE]} active"]
+        if counts[SilenceState.PENDING]:
+            parts.append(f"{counts[SilenceState.PENDING]} pending")
         expiring = sum(1 for r in rows if r.expiring)
         unused = sum(1 for r in rows if r.unused)
         if expiring:
-            parts.append(f"{expiring} expiring within the hour")
+            parts.append(f"{expiring} expiring within 1h")
         if unused:
             parts.append(f"{unused} matching no alert")
         expired = counts[SilenceState.EXPIRED]
@@ -444,7 +443,7 @@ class SilencesView(Widget):
         count = len(rows)
         noun = "silence" if count == 1 else "silences"
         alerts = sum(r.matching for r in rows)
-        body = "\n".join(describe(r.silence, now) for r in rows)
+        body = "\n".join(f"{i}. {describe(r.silence, now)}" for i, r in enumerate(rows, start=1))
         body += (
             f"\n\nAlertmanager will stop muting {alerts} alert{'s' if alerts != 1 else ''}"
             " that these silences match now; they will notify again."
@@ -487,12 +486,13 @@ class SilencesView(Widget):
             if seconds is None:
                 return
             now = self._clock.now()
-            lines = []
+            lines: list[str] = []
             for silence in silences:
                 # The engine extends from the later of the current end and now.
                 new_end = max(silence.ends_at, now) + timedelta(seconds=seconds)
                 lines.append(
-                    f"{matchers_text(silence)}\n    ends {local(silence.ends_at, now)}"
+                    f"{len(lines) + 1}. {matchers_text(silence)}\n"
+                    f"   ends {local(silence.ends_at, now)}"
                     f" -> {local(new_end, now)} ({relative(new_end, now)})"
                 )
             body = "\n".join(lines)
