@@ -348,6 +348,10 @@ async def test_marks_survive_refresh_and_bulk_expire_says_how_many(tmp_path: Pat
         app = Host(r.engine, r.clock)
         async with app.run_test(size=(120, 30)) as pilot:
             view = await _open_view(r, pilot, app)
+            await pilot.press("space", "escape")  # escape clears the marks
+            await pilot.pause()
+            assert view.marked == set()
+            await pilot.press("k")  # back to the top
             await pilot.press("space", "space")  # marks search and gone, cursor moves down
             await pilot.pause()
             assert view.marked == {search, gone}

@@ -142,14 +142,15 @@ class SilenceTable(DataTable[Text], inherit_bindings=False):
     """The table, without DataTable's own `enter`, so the view's remappable `details` gets it."""
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("up,k", "cursor_up", "Up", show=False),
-        Binding("down,j", "cursor_down", "Down", show=False),
-        Binding("left", "cursor_left", "Left", show=False),
-        Binding("right", "cursor_right", "Right", show=False),
-        Binding("pageup", "page_up", "Page up", show=False),
-        Binding("pagedown", "page_down", "Page down", show=False),
-        Binding("home,g", "scroll_top", "Top", show=False),
-        Binding("end,G", "scroll_bottom", "Bottom", show=False),
+        # Same ids as the Alerts table, so one `keys:` entry remaps both.
+        Binding("j,down", "cursor_down", "Down", show=False, id="cursor-down"),
+        Binding("k,up", "cursor_up", "Up", show=False, id="cursor-up"),
+        Binding("g,home", "scroll_top", "Top", show=False, id="cursor-top"),
+        Binding("G,end", "scroll_bottom", "Bottom", show=False, id="cursor-bottom"),
+        Binding("pagedown", "page_down", "Page down", show=False, id="page-down"),
+        Binding("pageup", "page_up", "Page up", show=False, id="page-up"),
+        Binding("left", "cursor_left", "", show=False),
+        Binding("right", "cursor_right", "", show=False),
     ]
 
 
@@ -222,11 +223,36 @@ class SilencesView(Widget):
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
-        Binding("x", "expire", "Expire", id="silences-expire"),
-        Binding("e", "extend", "Extend", id="silences-extend"),
-        Binding("space", "mark", "Mark", id="mark"),
-        Binding("enter", "details", "Details", id="details"),
-        Binding("i", "toggle_expired", "Show expired", id="silences-show-expired"),
+        Binding(
+            "x",
+            "expire",
+            "Expire",
+            id="silences-expire",
+            tooltip="Expire the marked silences (or this one), after showing what ends",
+        ),
+        Binding(
+            "e",
+            "extend",
+            "Extend",
+            id="silences-extend",
+            tooltip="Extend the marked silences (or this one) by a duration you choose",
+        ),
+        Binding("space", "mark", "Mark", id="mark", tooltip="Mark or unmark the silence"),
+        Binding(
+            "enter",
+            "details",
+            "Details",
+            id="details",
+            tooltip="Everything about the silence and every alert it matches now",
+        ),
+        Binding(
+            "i",
+            "toggle_expired",
+            "Expired",
+            id="silences-show-expired",
+            tooltip="Show or hide expired silences",
+        ),
+        Binding("escape", "clear", "Clear", id="silences-clear", tooltip="Clear the marks"),
     ]
 
     show_expired: reactive[bool] = reactive(False, bindings=True)
@@ -281,10 +307,12 @@ class SilencesView(Widget):
         silences = [
             s for s in snapshot.silences if self.show_expired or s.state != SilenceState.EXPIRED
         ]
+        # Only pending silences need a match pass; expired ones (Alertmanager keeps them for
+        # days) get no count, so showing them stays cheap with thousands of alerts.
         matching = {
             s.key: len(self._engine.alerts_matching(s.matchers, s.cluster))
             for s in silences
-            if s.state != SilenceState.ACTIVE
+            if s.state == SilenceState.PENDING
         }
         return silence_rows(silences, snapshot.alerts, now, matching=matching)
 
@@ -306,7 +334,7 @@ class SilencesView(Widget):
             Text("●" if row.key in self.marked else " ", style="bold"),
             Text(silence.state.value, style=_STATE_STYLE[silence.state]),
             flags,
-            Text(str(row.matching), style=dim, justify="right"),
+            Text("-" if expired else str(row.matching), style=dim, justify="right"),
             Text(_clip(matchers_text(silence), MATCHERS_WIDTH), style=dim),
             Text(f"{local(silence.ends_at, now)} {when}", style=dim),
             Text(silence.created_by, style=dim),
@@ -404,9 +432,18 @@ class SilencesView(Widget):
             return True if self._live_targets() else None
         if action in ("mark", "details"):
             return True if self._order else None
+        if action == "clear":
+            return True if self.marked else None
         return True
 
     # -- actions -------------------------------------------------------------------------------
+
+    def action_clear(self) -> None:
+        if not self.marked:
+            return
+        self.marked.clear()
+        if self._snapshot is not None:
+            self._render_rows()
 
     def action_toggle_expired(self) -> None:
         self.show_expired = not self.show_expired
