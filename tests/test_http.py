@@ -249,6 +249,14 @@ async def test_error_detail_is_one_short_line() -> None:
     assert len(detail) <= 300
 
 
+async def test_a_proxy_error_page_is_reduced_to_its_status_line() -> None:
+    page = "<html><body><h1>502 Bad Gateway</h1><hr>nginx</body></html>"
+    server = FlakyServer(text(502, page, **{"Content-Type": "text/html"}))
+    with pytest.raises(ProviderError) as caught:
+        await call(server, RecordingClock(), attempts=1)
+    assert caught.value.message == "HTTP 502 Bad Gateway"
+
+
 async def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         await call(FlakyServer(text(200, "")), RecordingClock(), attempts=0)

@@ -130,8 +130,11 @@ def error_detail(response: httpx.Response) -> str:
     """The server's own words about an error, on one short line.
 
     Alertmanager sends a bare JSON string; the other vendors send objects with `message`,
-    `error` or `errors`. Anything else is shown as text.
+    `error` or `errors`. Anything else is shown as text, except an HTML page (a proxy's or
+    load balancer's error page), which says nothing the status line does not.
     """
+    if "html" in response.headers.get("content-type", "").lower():
+        return ""
     raw = response.content.decode("utf-8", errors="replace")
     try:
         data: Any = json.loads(raw) if raw else None
