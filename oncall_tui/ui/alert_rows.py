@@ -29,10 +29,34 @@ class GroupRow:
 
     @property
     def key(self) -> str:
-        return "group:" + "\x1f".join(self.group)
+        return self.key_for(self.group)
+
+    @staticmethod
+    def key_for(group: GroupKey) -> str:
+        return "group:" + "\x1f".join(group)
 
 
 Row = GroupRow | Alert
+
+
+def _same_row(a: Alert, b: Alert) -> bool:
+    """Whether two versions of one alert (same key, so same labels) look the same everywhere.
+
+    Cheaper than dataclass equality on the common path, where nearly every alert of a poll is
+    unchanged; `updated_at` is left out on purpose, since Alertmanager bumps it on every re-send
+    and nothing the operator reads depends on it.
+    """
+    return (
+        a.state == b.state
+        and a.starts_at == b.starts_at
+        and a.ends_at == b.ends_at
+        and a.annotations == b.annotations
+        and a.silenced_by == b.silenced_by
+        and a.inhibited_by == b.inhibited_by
+        and a.receivers == b.receivers
+        and a.seen_by == b.seen_by
+        and a.generator_url == b.generator_url
+    )
 
 
 def _alert_order(alert: Alert) -> tuple[int, float, str]:
@@ -64,7 +88,6 @@ class AlertRows:
         self._rows: list[Row] = []
         self._index: dict[str, int] = {}
         self._hidden = 0
-        self._order_dirty = True
 
     # -- queries -----------------------------------------------------------------------------
 
@@ -79,7 +102,7 @@ class AlertRows:
 
     @property
     def shown(self) -> int:
-        return sum(len(group.members) for group in self._groups.values())
+        return len(self._rows) - len(self._groups)
 
     @property
     def hidden_suppressed(self) -> int:
@@ -109,7 +132,6 @@ class AlertRows:
         group = self._groups.get(gkey := self.group_of(alert))
         if group is None:
             group = self._groups[gkey] = _Group(members={}, ordered=[])
-            self._order_dirty = True
         group.members[alert.key] = alert
         group.dirty = True
 
@@ -121,32 +143,59 @@ class AlertRows:
         group.dirty = True
         if not group.members:
             del self._groups[gkey]
-            self._order_dirty = True
 
     def set_alerts(self, alerts: Iterable[Alert]) -> set[str]:
         """Replace the alerts; returns the keys whose row changed (added, removed or different).
 
-        Groups no update touched are not re-sorted, and the row list is kept as is when nothing
-        visible changed, so a steady refresh costs about one comparison per alert.
+        An alert that changed without moving (same group, same place in the order, same
+        visibility) is swapped in place; only new, gone or moved alerts re-sort their groups and
+        rebuild the row list. A steady refresh so costs about one comparison per alert.
         """
         fresh = {alert.key: alert for alert in alerts}
         old = self._all
         changed: set[str] = set()
+        moved = False
         for key, alert in fresh.items():
             before = old.get(key)
-            if before is None or (before is not alert and before != alert):
+            if before is None:
                 changed.add(key)
-                if before is not None:
-                    self._take_out(before)
                 self._put_in(alert)
-        for key, before in old.items():
-            if key not in fresh:
+                moved = True
+            elif before is not alert and not _same_row(before, alert):
                 changed.add(key)
-                self._take_out(before)
+                if not self._replace_in_place(before, alert):
+                    self._take_out(before)
+                    self._put_in(alert)
+                    moved = True
+        if len(fresh) != len(old) or moved:
+            for key, before in old.items():
+                if key not in fresh:
+                    changed.add(key)
+                    self._take_out(before)
+                    moved = True
         self._all = fresh
-        if changed:
+        if moved:
             self._rebuild()
         return changed
+
+    def _replace_in_place(self, before: Alert, alert: Alert) -> bool:
+        visible = self._visible(before)
+        if (
+            visible != self._visible(alert)
+            or before.state != alert.state
+            or _alert_order(before) != _alert_order(alert)
+            or self.group_of(before) != self.group_of(alert)
+        ):
+            return False
+        if not visible:
+            return True  # hidden before and after: nothing shown changes
+        group = self._groups[self.group_of(alert)]
+        group.members[alert.key] = alert
+        index = self._index[alert.key]
+        self._rows[index] = alert
+        header = self._index[GroupRow.key_for(self.group_of(alert))]
+        group.ordered[index - header - 1] = alert
+        return True
 
     def _put_in(self, alert: Alert) -> None:
         if self._visible(alert):
@@ -164,7 +213,6 @@ class AlertRows:
         """Recompute membership from scratch after the filter or the suppressed toggle changed."""
         self._groups.clear()
         self._hidden = 0
-        self._order_dirty = True
         for alert in self._all.values():
             self._put_in(alert)
         self._rebuild()
@@ -182,7 +230,6 @@ class AlertRows:
             rows.extend(members)
         self._rows = rows
         self._index = {row.key: i for i, row in enumerate(rows)}
-        self._order_dirty = False
 
 
 def _group_order(item: tuple[GroupKey, _Group]) -> tuple[int, GroupKey]:

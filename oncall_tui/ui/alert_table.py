@@ -18,6 +18,7 @@ from rich.style import Style
 from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
+from textual.cache import LRUCache
 from textual.geometry import Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
@@ -110,6 +111,8 @@ class AlertTable(ScrollView, can_focus=True):
         self.cursor_key: str | None = None
         self.marks: set[str] = set()
         self.empty_message = "Waiting for the first refresh…"
+        # Rendered alert lines by what decides their look; a steady refresh repaints from here.
+        self._line_cache: LRUCache[tuple[object, ...], tuple[Alert, Strip]] = LRUCache(1024)
 
     # -- data --------------------------------------------------------------------------------
 
@@ -125,20 +128,19 @@ class AlertTable(ScrollView, can_focus=True):
 
     def marked_alerts(self) -> list[Alert]:
         """Marked alerts that are still in the snapshot, in the order shown."""
-        shown = [a for a in self.model.shown_alerts() if a.key in self.marks]
-        hidden = [
-            a
-            for key in sorted(self.marks)
-            if (a := self.model.alert(key)) is not None and self.model.index_of(key) is None
-        ]
-        return shown + hidden
+        model = self.model
+        found = [(model.index_of(key), key, a) for key in self.marks if (a := model.alert(key))]
+        # Shown alerts in screen order, then marked ones a filter now hides.
+        found.sort(key=lambda item: (item[0] is None, item[0] or 0, item[1]))
+        return [alert for _index, _key, alert in found]
 
     def set_alerts(self, alerts: Sequence[Alert]) -> set[str]:
         """Take a new snapshot's alerts; keeps the cursor and the marks on the same alerts."""
         old_index = self.cursor_index
         changed = self.model.set_alerts(alerts)
         if changed:
-            self.marks.intersection_update(a.key for a in alerts)
+            if self.marks:
+                self.marks.intersection_update(a.key for a in alerts)
             self._after_rows_changed(old_index)
         else:
             self.refresh()  # ages move on even when nothing else did
@@ -287,9 +289,39 @@ class AlertTable(ScrollView, can_focus=True):
             if isinstance(row, GroupRow):
                 line = self._group_line(row, width)
             else:
-                line = self._alert_line(row, width)
+                return self._cached_alert_strip(row, width)
         segments = list(line.render(self.app.console, end=""))
         return Strip(segments).adjust_cell_length(width, self.rich_style)
+
+    def _cached_alert_strip(self, alert: Alert, width: int) -> Strip:
+        age = span(self.clock.now() - alert.starts_at)
+        key = (
+            alert.key,
+            width,
+            age,
+            alert.key == self.cursor_key,
+            alert.key in self.marks,
+            self.has_focus,
+        )
+        cached = self._line_cache.get(key)
+        if cached is not None and cached[0] is alert:
+            return cached[1]
+        line = self._alert_line(alert, width)
+        strip = Strip(list(line.render(self.app.console, end=""))).adjust_cell_length(
+            width, self.rich_style
+        )
+        self._line_cache[key] = (alert, strip)
+        return strip
+
+    def notify_style_update(self) -> None:
+        super().notify_style_update()
+        self._line_cache.clear()
+
+    def on_focus(self, event: events.Focus) -> None:
+        self.refresh()
+
+    def on_blur(self, event: events.Blur) -> None:
+        self.refresh()
 
     def _header_line(self, width: int) -> Text:
         mark, severity, state, age, detail, summary = self._widths(width)

@@ -21,14 +21,15 @@ OK, DOWN, WAIT = "●", "✖", "○"
 def alert_counts(snapshot: Snapshot) -> tuple[int, int]:
     """Firing (active, not silenced or inhibited) critical and warning alerts."""
     critical = warning = 0
+    active = AlertState.ACTIVE
     for alert in snapshot.alerts:
-        if alert.state != AlertState.ACTIVE:
-            continue
-        severity = alert.severity.lower()
-        if severity == "critical":
-            critical += 1
-        elif severity == "warning":
-            warning += 1
+        if alert.state is active:
+            # Called on every snapshot with up to 10k alerts: plain lookups, no properties.
+            severity = alert.labels.get("severity", "")
+            if severity == "critical":
+                critical += 1
+            elif severity == "warning":
+                warning += 1
     return critical, warning
 
 
