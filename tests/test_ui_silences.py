@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 from rich.text import Text
-from textual.widgets import Button, DataTable, Input, Static, TextArea
+from textual.widgets import Button, DataTable, Input, Select, Static, TextArea
 from ui_silences_harness import (
     AM,
     T0,
@@ -30,7 +30,7 @@ from oncall_tui.sandbox.standin import parse_time
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.fire_form import FireAlertForm, parse_labels
 from oncall_tui.ui.messages import SubmitActions
-from oncall_tui.ui.silence_form import ExtendScreen, SilenceForm
+from oncall_tui.ui.silence_form import ALL_CLUSTERS, ExtendScreen, SilenceForm
 from oncall_tui.ui.silences import SilencesView
 
 
@@ -542,3 +542,42 @@ async def test_fire_form_without_presets_offers_defaults_and_checks_labels(
 def test_parse_labels_names_the_problem(text: str, problem: str) -> None:
     with pytest.raises(ValueError, match=problem):
         parse_labels(text)
+
+
+async def test_form_offers_a_cluster_picker_when_there_are_several(tmp_path: Path) -> None:
+    config = make_config(
+        alertmanagers=[
+            {"name": "prod-a", "url": AM, "cluster": "prod"},
+            # The same stand-in seen as a second cluster: enough to exercise the picker.
+            {"name": "stage-a", "url": AM + ":9093", "cluster": "stage"},
+        ]
+    )
+    async with rig(tmp_path, config) as r:
+        await r.post_alert({"alertname": "Probe", "service": "api"})
+        await r.refresh()
+        prod = [a for a in r.engine.snapshot.alerts if a.cluster == "prod"]
+        assert len(prod) == 1
+        requests: list[list[ActionRequest] | None] = []
+        app = Host(r.engine, r.clock)
+        async with app.run_test(size=(100, 30)) as pilot:
+            form = SilenceForm(r.engine, r.clock, alerts=prod)
+            app.push_screen(form, requests.append)
+            await pilot.pause()
+            picker = form.query_one("#silence-cluster", Select)
+            assert picker.value == "prod"
+            assert "1 alert would be silenced" in _plain(
+                form.query_one("#silence-preview-count", Static)
+            )
+            picker.value = ALL_CLUSTERS
+            await pilot.pause()
+            assert "2 silences will be created" in _plain(
+                form.query_one("#silence-matchers-message", Static)
+            )
+            assert "2 alerts would be silenced" in _plain(
+                form.query_one("#silence-preview-count", Static)
+            )
+            await pilot.press(*"probe", "enter")
+            await pilot.pause()
+        assert requests
+        assert requests[0] is not None
+        assert sorted(req.params["cluster"] for req in requests[0]) == ["prod", "stage"]
