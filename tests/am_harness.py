@@ -9,16 +9,22 @@ silently skipped suite would prove nothing there.
 from __future__ import annotations
 
 import asyncio
+import json
 import os
-from collections.abc import AsyncIterator, Awaitable, Callable, Sequence
+import re
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 import pytest
 import yaml
+from jsonschema import Draft4Validator  # type: ignore[import-untyped]
+from referencing import Registry, Resource
+from referencing.jsonschema import DRAFT4
 
 from oncall_tui.sandbox.alertmanager_process import (
     AlertmanagerProcess,
@@ -29,6 +35,9 @@ from oncall_tui.sandbox.alertmanager_process import (
 T = TypeVar("T")
 
 WAIT_TIMEOUT = 10.0
+SPEC_FILE = (
+    Path(__file__).resolve().parents[2] / "shared" / "specs" / ("alertmanager-v0.25.0-openapi.yaml")
+)
 
 
 def alertmanager_binary() -> str:
@@ -158,3 +167,104 @@ def soon(minutes: float = 0.0) -> datetime:
 
 def labels_of(items: Sequence[Any]) -> list[dict[str, str]]:
     return [dict(item.labels) for item in items]
+
+
+class AmSpecChecker:
+    """Checks Alertmanager exchanges against the published v0.25.0 API spec (Swagger 2.0).
+
+    For each request: the operation exists, every query parameter is declared for it, and a
+    JSON body matches its `in: body` schema. For each answer: a body matches the schema the
+    spec gives for that status (errors included). Collects problems instead of raising, so a
+    test can use it as an httpx response hook and assert on `problems` at the end.
+    """
+
+    _URN = "urn:alertmanager-v0.25.0"
+
+    def __init__(self, spec: Mapping[str, Any]) -> None:
+        self.spec = spec
+        self.base_path = str(spec.get("basePath", "/")).rstrip("/")
+        self._registry: Registry[Any] = Registry().with_resource(
+            self._URN, Resource.from_contents(spec, default_specification=DRAFT4)
+        )
+        self._templates = [
+            (re.compile("^" + re.sub(r"\\{[^/]+\\}", "[^/]+", re.escape(t)) + "$"), t)
+            for t in map(str, spec["paths"])
+        ]
+        self.problems: list[str] = []
+        self.checked: list[str] = []
+
+    @classmethod
+    def load(cls) -> AmSpecChecker:
+        """From the shared specs directory; skips (fails under CI) when it is not there."""
+        if not SPEC_FILE.exists():
+            reason = f"Alertmanager spec not found beside the repository ({SPEC_FILE.name})"
+            if os.environ.get("CI"):
+                pytest.fail(reason, pytrace=False)
+            pytest.skip(reason)
+        return cls(yaml.safe_load(SPEC_FILE.read_text(encoding="utf-8")))
+
+    async def hook(self, response: httpx.Response) -> None:
+        """An httpx `event_hooks["response"]` entry."""
+        await response.aread()
+        self.check(response.request, response)
+
+    def check(self, request: httpx.Request, response: httpx.Response) -> None:
+        method = request.method.lower()
+        path = request.url.path
+        where = f"{request.method} {path}"
+        if not path.startswith(self.base_path + "/"):
+            self.problems.append(f"{where}: outside {self.base_path}")
+            return
+        template = self._template(path[len(self.base_path) :])
+        if template is None or method not in self.spec["paths"][template]:
+            self.problems.append(f"{where}: no such operation in the spec")
+            return
+        pointer = f"/paths/{_escape(template)}/{method}"
+        operation = self.spec["paths"][template][method]
+        params = [
+            *self.spec["paths"][template].get("parameters", ()),
+            *operation.get("parameters", ()),
+        ]
+        declared = {p["name"] for p in params if p["in"] == "query"}
+        for name in request.url.params:
+            if name not in declared:
+                self.problems.append(f"{where}: query parameter {name!r} is not in the spec")
+        for index, param in enumerate(operation.get("parameters", ())):
+            if param["in"] == "body":
+                body = json.loads(request.content) if request.content else None
+                self._validate(f"{pointer}/parameters/{index}/schema", body, f"{where} request")
+        status = str(response.status_code)
+        answer = operation["responses"].get(status)
+        if answer is None:
+            self.problems.append(f"{where}: status {status} is not in the spec")
+            return
+        answer_pointer = f"{pointer}/responses/{status}"
+        if "$ref" in answer:
+            answer_pointer = answer["$ref"].removeprefix("#")
+            answer = self._resolve(answer_pointer)
+        if "schema" in answer:
+            self._validate(f"{answer_pointer}/schema", response.json(), f"{where} -> {status}")
+        self.checked.append(f"{request.method} {template} -> {status}")
+
+    def _template(self, path: str) -> str | None:
+        for pattern, template in self._templates:
+            if pattern.match(path):
+                return template
+        return None
+
+    def _resolve(self, pointer: str) -> Any:
+        node: Any = self.spec
+        for part in pointer.strip("/").split("/"):
+            node = node[part.replace("~1", "/").replace("~0", "~")]
+        return node
+
+    def _validate(self, pointer: str, instance: Any, what: str) -> None:
+        schema = {"$ref": f"{self._URN}#{quote(pointer, safe='/~')}"}
+        validator = Draft4Validator(schema, registry=self._registry)
+        for error in validator.iter_errors(instance):
+            location = "/".join(str(p) for p in error.absolute_path)
+            self.problems.append(f"{what}: {location or '(root)'}: {error.message}")
+
+
+def _escape(template: str) -> str:
+    return template.replace("~", "~0").replace("/", "~1")

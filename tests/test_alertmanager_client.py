@@ -18,7 +18,14 @@ from typing import Any
 import httpx
 import pytest
 import pytest_asyncio
-from am_harness import FastClock, am_binary, running_alertmanager, soon, wait_for
+from am_harness import (
+    AmSpecChecker,
+    FastClock,
+    am_binary,
+    running_alertmanager,
+    soon,
+    wait_for,
+)
 from starlette.applications import Starlette
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -528,3 +535,64 @@ async def test_stop_ends_the_process_by_pid(am_binary: str, tmp_path: Path) -> N
     with pytest.raises(httpx.ConnectError):
         async with httpx.AsyncClient(timeout=1.0) as http:
             await http.get(f"{process.url}/-/ready")
+
+
+async def test_every_exchange_matches_the_published_v025_spec(
+    server: AlertmanagerProcess, run: str
+) -> None:
+    """Each request the client sends and each answer it reads, errors included, per the spec."""
+    checker = AmSpecChecker.load()
+    async with httpx.AsyncClient(timeout=5.0, event_hooks={"response": [checker.hook]}) as http:
+        am = AlertmanagerClient("prod-a", server.url, http, clock=FastClock())
+        await am.status()
+        await am.receivers()
+        await am.post_alerts([alert(run, "SpecCheck", "critical", service="s")])
+        mine = [Matcher("run", run)]
+        await am.alerts(filters=mine, unprocessed=False, receiver="critical")
+        await am.alert_groups(filters=mine, active=True, silenced=False)
+        silence_id = await am.create_silence(
+            mine, starts_at=soon(), ends_at=soon(10), created_by="spec", comment="check"
+        )
+        silence = await am.silence(silence_id)
+        await am.update_silence(silence, ends_at=soon(20), comment="longer")
+        await am.silences(filters=mine)
+        await am.expire_silence(silence_id)
+        for failing in (
+            am.silence(str(uuid.uuid4())),
+            am.expire_silence(str(uuid.uuid4())),
+            am.create_silence(mine, starts_at=soon(), ends_at=soon(-5), created_by="", comment=""),
+        ):
+            with pytest.raises(ProviderError):
+                await failing
+    assert checker.problems == []
+    assert set(checker.checked) == {
+        "GET /status -> 200",
+        "GET /receivers -> 200",
+        "POST /alerts -> 200",
+        "GET /alerts -> 200",
+        "GET /alerts/groups -> 200",
+        "POST /silences -> 200",
+        "GET /silence/{silenceID} -> 200",
+        "GET /silences -> 200",
+        "DELETE /silence/{silenceID} -> 200",
+        "GET /silence/{silenceID} -> 404",
+        "DELETE /silence/{silenceID} -> 500",
+        "POST /silences -> 400",
+    }
+
+
+async def test_the_spec_checker_notices_what_the_spec_does_not_allow() -> None:
+    """The checker above would catch a client or server straying from the spec."""
+    checker = AmSpecChecker.load()
+    bad_groups = httpx.Request("GET", "http://am/api/v2/alerts/groups?unprocessed=true")
+    checker.check(bad_groups, httpx.Response(200, json=[{"labels": {}, "alerts": []}]))
+    bad_silence = httpx.Request(
+        "POST", "http://am/api/v2/silences", json={"matchers": [], "comment": "x"}
+    )
+    checker.check(bad_silence, httpx.Response(200, json={"silenceID": 5}))
+    problems = "\n".join(checker.problems)
+    assert "query parameter 'unprocessed' is not in the spec" in problems
+    assert "'receiver' is a required property" in problems
+    assert "'startsAt' is a required property" in problems
+    assert "matchers: [] " in problems  # minItems: 1 (wording varies by jsonschema version)
+    assert "5 is not of type 'string'" in problems
