@@ -596,3 +596,28 @@ async def test_the_spec_checker_notices_what_the_spec_does_not_allow() -> None:
     assert "'startsAt' is a required property" in problems
     assert "matchers: [] " in problems  # minItems: 1 (wording varies by jsonschema version)
     assert "5 is not of type 'string'" in problems
+
+
+@pytest.mark.parametrize(
+    ("answer", "message"),
+    [
+        (
+            httpx.Response(200, text="<html>Sign in</html>", headers={"Content-Type": "text/html"}),
+            "answer from /api/v2/alerts is not JSON",
+        ),
+        (httpx.Response(200, json={"alerts": []}), "unexpected answer for alerts: not a list"),
+        (
+            httpx.Response(200, json=[{"labels": {}, "status": {"state": "active"}}]),
+            "unexpected answer for alerts: KeyError 'fingerprint'",
+        ),
+    ],
+)
+async def test_an_answer_of_the_wrong_shape_is_a_clear_error(
+    answer: httpx.Response, message: str
+) -> None:
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _r: answer)) as http:
+        am = AlertmanagerClient("prod-a", "http://am.test", http, clock=FastClock())
+        with pytest.raises(ProviderError) as caught:
+            await am.alerts()
+    assert caught.value.message == message
+    assert str(caught.value) == f"alertmanager prod-a: {message}"
