@@ -219,9 +219,13 @@ async def test_form_for_marked_alerts_makes_one_silence_per_matcher_set(tmp_path
 
 
 async def _open_view(r: Rig, pilot: Any, app: Host) -> SilencesView:
+    return await _open_view_rows(pilot, app, 3)
+
+
+async def _open_view_rows(pilot: Any, app: Host, rows: int) -> SilencesView:
     await pilot.pause()
     view = _view(app)
-    await until(lambda: view.table.row_count == 3)
+    await until(lambda: view.table.row_count == rows)
     return view
 
 
@@ -581,3 +585,29 @@ async def test_form_offers_a_cluster_picker_when_there_are_several(tmp_path: Pat
         assert requests
         assert requests[0] is not None
         assert sorted(req.params["cluster"] for req in requests[0]) == ["prod", "stage"]
+
+
+async def test_pending_silence_counts_what_it_will_match(tmp_path: Path) -> None:
+    async with rig(tmp_path) as r:
+        await standard_scene(r)
+        # Made elsewhere (amtool, the web UI): starts in an hour, for the latency alerts.
+        r.standin.set_silence(
+            {
+                "matchers": [{"name": "alertname", "value": "HighLatency", "isRegex": False}],
+                "startsAt": iso(T0 + timedelta(hours=1)),
+                "endsAt": iso(T0 + timedelta(hours=3)),
+                "createdBy": "amtool",
+                "comment": "planned failover",
+            }
+        )
+        await r.refresh()
+        pending = r.silence_with("HighLatency")
+        assert pending.state.value == "pending"
+        app = Host(r.engine, r.clock)
+        async with app.run_test(size=(160, 30)) as pilot:
+            view = await _open_view_rows(pilot, app, 4)
+            assert _cell(view, pending.key, "state") == "pending"
+            assert _cell(view, pending.key, "alerts") == "2"  # mutes nothing yet, will mute 2
+            assert _cell(view, pending.key, "flags") == ""
+            assert "starts in 1h" in _cell(view, pending.key, "ends")
+            assert "1 pending" in _plain(view.query_one("#silences-status", Static))

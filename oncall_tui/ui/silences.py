@@ -329,7 +329,7 @@ class SilencesView(Widget):
             flags.append("NO MATCH", style="bold black on magenta")
         when = relative(silence.ends_at, now)
         if silence.state == SilenceState.PENDING:
-            when = f"starts {relative(silence.starts_at, now)}"
+            when += f" (starts {relative(silence.starts_at, now)})"
         return (
             Text("●" if row.key in self.marked else " ", style="bold"),
             Text(silence.state.value, style=_STATE_STYLE[silence.state]),
