@@ -6,6 +6,7 @@ and filters on it, so tests do not see each other's alerts.
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import uuid
@@ -374,6 +375,22 @@ async def test_credentials_are_sent_but_never_shown(server: AlertmanagerProcess)
     assert seen == ["Bearer s3cret-token-value"] * 2
     assert "s3cret" not in str(caught.value)
     assert "s3cret" not in repr(caught.value)
+
+
+async def test_credentials_in_the_url_become_basic_auth(server: AlertmanagerProcess) -> None:
+    seen: list[str] = []
+
+    async def record(request: httpx.Request) -> None:
+        seen.append(request.headers.get("authorization", ""))
+
+    with_userinfo = server.url.replace("http://", "http://ops:pa%40ss-word-1@")
+    async with httpx.AsyncClient(timeout=5.0, event_hooks={"request": [record]}) as http:
+        am = AlertmanagerClient("prod-a", with_userinfo, http, clock=SystemClock())
+        assert am.url == server.url
+        assert "ss-word" not in repr(am)
+        assert await am.receivers()
+    expected = base64.b64encode(b"ops:pa@ss-word-1").decode()
+    assert seen == [f"Basic {expected}"]
 
 
 async def test_a_peer_that_is_down_is_a_retryable_error() -> None:
