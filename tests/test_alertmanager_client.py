@@ -405,6 +405,14 @@ async def test_a_peer_that_is_down_is_a_retryable_error() -> None:
     assert len(clock.sleeps) == 1  # a read tries twice; the next poll is the next try
 
 
+async def test_an_invalid_url_fails_each_call_not_the_constructor() -> None:
+    async with httpx.AsyncClient() as http:
+        am = AlertmanagerClient("prod-a", "http://[::1", http, clock=FastClock())
+        with pytest.raises(ProviderError) as caught:
+            await am.status()
+    assert str(caught.value) == "alertmanager prod-a: invalid URL"
+
+
 async def test_an_outage_is_never_mistaken_for_an_unknown_silence() -> None:
     def no_dns(request: httpx.Request) -> httpx.Response:
         raise httpx.ConnectError("[Errno -2] Name or service not known")

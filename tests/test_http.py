@@ -257,6 +257,16 @@ async def test_a_proxy_error_page_is_reduced_to_its_status_line() -> None:
     assert caught.value.message == "HTTP 502 Bad Gateway"
 
 
+async def test_an_invalid_url_is_a_final_provider_error() -> None:
+    clock = RecordingClock()
+    async with httpx.AsyncClient() as client:
+        for url in ("http://[::1/api", "ftp://am.test/api"):
+            with pytest.raises(ProviderError) as caught:
+                await send(client, "GET", url, source="am", clock=clock)
+            assert (caught.value.message, caught.value.retryable) == ("invalid URL", False)
+    assert clock.sleeps == []
+
+
 async def test_attempts_must_be_positive() -> None:
     with pytest.raises(ValueError, match="at least 1"):
         await call(FlakyServer(text(200, "")), RecordingClock(), attempts=0)

@@ -134,12 +134,16 @@ class AlertmanagerClient:
             auth = AlertmanagerAuth.from_config(auth)
         # Credentials written into the URL become basic auth, so that `url` (shown in the
         # header and in the log) never carries them.
-        parsed = httpx.URL(url)
-        if parsed.userinfo:
-            if auth is None:
-                auth = AlertmanagerAuth(username=parsed.username, password=parsed.password)
-            parsed = parsed.copy_with(username=None, password=None)
-        self.url = str(parsed).rstrip("/")
+        try:
+            parsed = httpx.URL(url)
+        except httpx.InvalidURL:
+            self.url = url.rstrip("/")  # every call will fail with "invalid URL", not __init__
+        else:
+            if parsed.userinfo:
+                if auth is None:
+                    auth = AlertmanagerAuth(username=parsed.username, password=parsed.password)
+                parsed = parsed.copy_with(username=None, password=None)
+            self.url = str(parsed).rstrip("/")
         self._headers = auth.headers() if auth is not None else {}
         self.source = f"alertmanager {name}"
         # Polling repeats every few seconds anyway, so a read retries once: a peer that is

@@ -108,7 +108,8 @@ async def send(
         wait: float | None = None
         try:
             response = await client.request(method, url, **httpx_kwargs)
-        except httpx.HTTPError as exc:
+        except (httpx.HTTPError, httpx.InvalidURL) as exc:
+            # InvalidURL is not an HTTPError in httpx, but it is as final as a bad scheme.
             error, maybe_applied = _transport_error(source, exc)
             retry_here = error.retryable and (safe or not maybe_applied)
         else:
@@ -187,7 +188,9 @@ def _status_error(source: str, response: httpx.Response, secrets: Iterable[str])
     return ProviderError(source, message.rstrip(), status=status, retryable=retryable)
 
 
-def _transport_error(source: str, exc: httpx.HTTPError) -> tuple[ProviderError, bool]:
+def _transport_error(
+    source: str, exc: httpx.HTTPError | httpx.InvalidURL
+) -> tuple[ProviderError, bool]:
     """The error to raise and whether the request may have reached the server."""
     if isinstance(exc, httpx.ConnectTimeout):
         return ProviderError(source, "connection timed out", retryable=True), False
