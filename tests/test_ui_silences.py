@@ -26,12 +26,14 @@ from ui_silences_harness import (
 )
 
 from oncall_tui.engine import ActionRequest
+from oncall_tui.matchers import matches_all, parse_matchers
+from oncall_tui.models import Alert, AlertState, Silence, SilenceState
 from oncall_tui.sandbox.standin import parse_time
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.fire_form import FireAlertForm, parse_labels
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.silence_form import ALL_CLUSTERS, ExtendScreen, SilenceForm
-from oncall_tui.ui.silences import SilencesView
+from oncall_tui.ui.silences import SilencesView, match_counts
 
 
 def _plain(widget: Static) -> str:
@@ -611,3 +613,55 @@ async def test_pending_silence_counts_what_it_will_match(tmp_path: Path) -> None
             assert _cell(view, pending.key, "flags") == ""
             assert "starts in 1h" in _cell(view, pending.key, "ends")
             assert "1 pending" in _plain(view.query_one("#silences-status", Static))
+
+
+def test_match_counts_agree_with_matching_every_alert() -> None:
+    clusters = ("prod", "stage")
+    alerts = [
+        Alert(
+            fingerprint=f"{i:04x}",
+            labels={
+                "alertname": f"A{i % 3}",
+                "service": f"s{i % 5}",
+                **({"x": "1"} if i % 2 else {}),
+            },
+            annotations={},
+            starts_at=T0,
+            updated_at=T0,
+            ends_at=None,
+            state=AlertState.ACTIVE,
+            cluster=clusters[i % 2],
+        )
+        for i in range(60)
+    ]
+    silences = [
+        Silence(
+            id=str(n),
+            matchers=parse_matchers(text),
+            starts_at=T0,
+            ends_at=T0 + timedelta(hours=1),
+            created_by="",
+            comment="",
+            state=SilenceState.PENDING,
+            cluster=cluster,
+        )
+        for n, (text, cluster) in enumerate(
+            [
+                ('alertname="A1"', "prod"),
+                ('alertname="A1", service!="s2"', "stage"),
+                ('service=~"s[12]"', "prod"),
+                ('alertname="A0", x=""', "prod"),
+                ('alertname!="A0", x!~"1"', "prod"),
+                ('alertname="nope"', "prod"),
+            ]
+        )
+    ]
+    expected = {
+        s.key: sum(
+            1 for a in alerts if a.cluster == s.cluster and matches_all(s.matchers, a.labels)
+        )
+        for s in silences
+    }
+    assert match_counts(silences, alerts) == expected
+    assert expected[silences[-1].key] == 0
+    assert all(expected[s.key] > 0 for s in silences[:-1])
