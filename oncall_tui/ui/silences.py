@@ -192,6 +192,7 @@ class SilenceDetails(ModalScreen[None]):
         border: thick $primary; background: $surface; padding: 0 1;
     }
     SilenceDetails #silence-details-body { height: auto; max-height: 40; }
+    SilenceDetails #silence-details-hint { width: 100%; text-align: right; }
     """
 
     BINDINGS: ClassVar[list[BindingType]] = [
@@ -223,8 +224,10 @@ class SilenceDetails(ModalScreen[None]):
                 for a in self._alerts[:200]
             ),
         ]
-        with dialog, VerticalScroll(id="silence-details-body"):
-            yield Static(Text("\n".join(lines)))
+        with dialog:
+            with VerticalScroll(id="silence-details-body"):
+                yield Static(Text("\n".join(lines)))
+            yield Static(Text("esc close", style="dim"), id="silence-details-hint")
 
     def action_close(self) -> None:
         self.dismiss(None)
