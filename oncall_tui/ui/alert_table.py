@@ -82,6 +82,7 @@ class AlertTable(ScrollView, can_focus=True):
         "alert-table--group",
         "alert-table--cursor",
         "alert-table--marked",
+        "alert-table--mark-glyph",
         "alert-table--dim",
         "alert-table--empty",
         "alert-table--sev-critical",
@@ -268,11 +269,14 @@ class AlertTable(ScrollView, can_focus=True):
     def _widths(self, width: int) -> tuple[int, int, int, int, int, int]:
         mark, severity, state, age = 2, 9, 10, 7
         rest = max(width - mark - severity - state - age, 0)
-        detail = min(max(rest * 2 // 5, 12), rest)
+        detail = min(max(rest * 2 // 5, 12), 30, rest)
         return mark, severity, state, age, detail, rest - detail
 
     def _style(self, name: str) -> Style:
-        return self.get_component_rich_style(f"alert-table--{name}")
+        # Colour-only parts (severity, dim, the mark) must not carry the widget's background,
+        # or they would paint over the cursor and mark highlights.
+        partial = name.startswith(("sev-", "dim", "mark-glyph"))
+        return self.get_component_rich_style(f"alert-table--{name}", partial=partial)
 
     def render_line(self, y: int) -> Strip:
         width = self.scrollable_content_region.width
@@ -365,7 +369,7 @@ class AlertTable(ScrollView, can_focus=True):
         dim = alert.state in (AlertState.SILENCED, AlertState.INHIBITED)
         now = self.clock.now()
         line = Text(no_wrap=True)
-        line.append_text(_fit("● " if marked else "", mark, self._style("marked")))
+        line.append_text(_fit("● " if marked else "", mark, self._style("mark-glyph")))
         sev_style = self._style(severity_class(alert.severity))
         line.append_text(_fit(alert.severity, severity, sev_style))
         line.append_text(_fit(_STATE_WORD.get(alert.state, str(alert.state)), state))
@@ -374,8 +378,9 @@ class AlertTable(ScrollView, can_focus=True):
         line.append_text(_fit(alert.summary.replace("\n", " "), summary))
         if dim:
             line.stylize(self._style("dim"))
+        # Highlights go underneath, so the severity colour still shows on a marked or cursor row.
         if marked:
-            line.stylize(self._style("marked"), mark)
+            line.stylize_before(self._style("marked"))
         if alert.key == self.cursor_key:
-            line.stylize(self._style("cursor"))
+            line.stylize_before(self._style("cursor"))
         return line

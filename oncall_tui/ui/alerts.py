@@ -55,7 +55,7 @@ class AlertsView(Widget):
             "filter",
             "Filter",
             id="alerts-filter",
-            tooltip='Filter by matchers (severity="critical",service=~"pay.*") or by text',
+            tooltip='Filter by matchers (service=~"pay.*") or by text',
         ),
         Binding("space", "mark", "Mark", id="alerts-mark", tooltip="Mark or unmark the alert"),
         Binding(
@@ -70,6 +70,7 @@ class AlertsView(Widget):
             "acknowledge",
             "Ack",
             id="alerts-acknowledge",
+            show=False,
             tooltip="Acknowledge wherever the alert has reached (with PagerDuty/Opsgenie)",
         ),
         Binding(
@@ -135,10 +136,10 @@ class AlertsView(Widget):
             parts.append("showing silenced/inhibited (i hides them)")
         status = Text(" · ".join(parts))
         if model.filter.error:
-            status.append(f"  filter: {model.filter.error}", style="bold red")
+            status.append(f" · filter: {model.filter.error}", style="bold red")
         elif model.filter.active:
             kind = "matchers" if model.filter.matchers else "text"
-            status.append(f"  filter ({kind}): ", style="bold")
+            status.append(f" · filter ({kind}): ", style="bold")
             status.append(model.filter.text)
         self.query_one("#alerts-status", Static).update(status)
         table.empty_message = self._empty_message()

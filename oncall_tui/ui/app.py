@@ -133,7 +133,7 @@ class OncallApp(App[None]):
             yield PlaceholderView("statuspage", self.config, id="statuspage")
             yield SilencesView(self.engine, self.clock, id="silences")
             yield PlaceholderView("log", self.config, id="log")
-        yield Footer(compact=True)
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         if self.config.keys:

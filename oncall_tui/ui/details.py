@@ -46,7 +46,7 @@ def linked_incident(config: Config, system: str) -> str:
 
 def _pairs(title: str, items: list[tuple[str, str | Text]]) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True)
+    table.add_column(style="bold", no_wrap=True, min_width=12)
     table.add_column(overflow="fold")
     table.title = title
     table.title_justify = "left"
@@ -125,7 +125,7 @@ class AlertDetailsScreen(Screen[None]):
         with VerticalScroll(id="details-body"):
             for index, section in enumerate(alert_sections(self.alert, self.config, self.clock)):
                 yield Static(section, classes="details-section", id=f"details-section-{index}")
-        yield Footer()
+        yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#details-body", VerticalScroll).focus()

@@ -74,6 +74,9 @@ class SourceBar(Static):
         self.snapshot: Snapshot | None = None
         self.read_only = False
 
+    def on_resize(self) -> None:
+        self.redraw()
+
     def update_snapshot(self, snapshot: Snapshot) -> None:
         self.snapshot = snapshot
         self.redraw()
@@ -85,7 +88,8 @@ class SourceBar(Static):
         snapshot = self.snapshot
         text = Text(no_wrap=False)
         text.append(" oncall-tui ", style="bold reverse")
-        if self.config.operator.name:
+        # At 80 columns the counts matter more than the operator's own name.
+        if self.config.operator.name and self.size.width >= 100:
             text.append(f" {self.config.operator.name}", style="dim")
         if self.read_only:
             text.append("  ")

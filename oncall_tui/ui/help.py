@@ -62,7 +62,9 @@ class HelpScreen(ModalScreen[None]):
 
     def compose(self) -> ComposeResult:
         with Vertical(id="help-dialog"):
-            yield Static(Text("Keys", style="bold"), id="help-title")
+            title = Text("Keys", style="bold")
+            title.append("   escape closes · j/k scroll", style="dim")
+            yield Static(title, id="help-title")
             with VerticalScroll(id="help-body"):
                 for index, table in enumerate(help_tables(self.commands)):
                     yield Static(table, id=f"help-section-{index}")

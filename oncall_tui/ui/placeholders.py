@@ -59,7 +59,7 @@ PLACEHOLDERS: dict[str, PlaceholderSpec] = {
 def placeholder_text(view: str, config: Config) -> Text:
     spec = PLACEHOLDERS[view]
     configured = [name for name in spec.sources if getattr(config, name, None) is not None]
-    text = Text(justify="center")
+    text = Text()
     text.append(f"{spec.title}\n\n", style="bold")
     if spec.sources and not configured:
         names = " or ".join(f"`{name}:`" for name in spec.sources)
