@@ -428,19 +428,55 @@ class Store:
         at: datetime | None = None,
     ) -> LogEntry:
         """Append one entry; it is committed (and fsynced) when this returns."""
+        entry = await self._append(source, kind, summary, actor, data, at, delivery_id=None)
+        assert entry is not None
+        return entry
+
+    async def append_delivery(
+        self,
+        delivery_id: str,
+        source: str,
+        kind: str,
+        summary: str,
+        *,
+        actor: str = "",
+        data: Mapping[str, Any] | None = None,
+    ) -> LogEntry | None:
+        """Append the entry of a webhook delivery, or return None if that id was logged before.
+
+        The id and the entry commit together. With `seen_delivery` then `append`, a delivery
+        whose entry failed to commit would still be remembered, and the sender's retry dropped.
+        """
+        return await self._append(source, kind, summary, actor, data, None, delivery_id)
+
+    async def _append(
+        self,
+        source: str,
+        kind: str,
+        summary: str,
+        actor: str,
+        data: Mapping[str, Any] | None,
+        at: datetime | None,
+        delivery_id: str | None,
+    ) -> LogEntry | None:
         r = self._redactor
-        moment = at if at is not None else self._clock.now()
-        stamp = format_time(moment)
+        now = self._clock.now()
+        stamp = format_time(at if at is not None else now)
         clean = r.value(dict(data or {}))
         row = (stamp, r.text(source), r.text(kind), r.text(summary), r.text(actor))
         data_json = json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
+        insert = (
+            "INSERT INTO entries (at, source, kind, summary, actor, data) VALUES (?, ?, ?, ?, ?, ?)"
+        )
         async with self._lock:
-            # A single INSERT in autocommit mode is its own transaction.
-            cursor = await self._db.execute(
-                "INSERT INTO entries (at, source, kind, summary, actor, data) "
-                "VALUES (?, ?, ?, ?, ?, ?)",
-                (*row, data_json),
-            )
+            if delivery_id is None:
+                # A single INSERT in autocommit mode is its own transaction.
+                cursor = await self._db.execute(insert, (*row, data_json))
+            else:
+                async with _transaction(self._db):
+                    if not await self._record_delivery(delivery_id, now):
+                        return None
+                    cursor = await self._db.execute(insert, (*row, data_json))
             entry_id = cursor.lastrowid
             await cursor.close()
         return LogEntry(
@@ -655,13 +691,17 @@ class Store:
     async def seen_delivery(self, delivery_id: str) -> bool:
         """Record a webhook delivery id; True if it had been recorded before (a retry)."""
         async with self._lock:
-            cursor = await self._db.execute(
-                "INSERT INTO deliveries (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
-                (self._redactor.text(delivery_id), format_time(self._clock.now())),
-            )
-            inserted = cursor.rowcount
-            await cursor.close()
-        return inserted == 0
+            return not await self._record_delivery(delivery_id, self._clock.now())
+
+    async def _record_delivery(self, delivery_id: str, now: datetime) -> bool:
+        """True if the id was new (the caller holds the lock)."""
+        cursor = await self._db.execute(
+            "INSERT INTO deliveries (id, at) VALUES (?, ?) ON CONFLICT (id) DO NOTHING",
+            (self._redactor.text(delivery_id), format_time(now)),
+        )
+        inserted = cursor.rowcount
+        await cursor.close()
+        return inserted == 1
 
     async def _prune_deliveries(self) -> None:
         cutoff = format_time(self._clock.now() - DELIVERY_RETENTION)

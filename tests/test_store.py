@@ -575,6 +575,32 @@ async def test_seen_delivery_dedupes_across_restarts(tmp_log: Path, clock: Froze
         await store.close()
 
 
+async def test_append_delivery_logs_each_delivery_once(tmp_log: Path, store: Store) -> None:
+    first = await store.append_delivery("wh-1", "pagerduty", "webhook", "incident.triggered")
+    assert first is not None
+    assert first.summary == "incident.triggered"
+    assert await store.append_delivery("wh-1", "pagerduty", "webhook", "again") is None
+    assert await store.seen_delivery("wh-1") is True
+    assert [e.summary for e in await store.entries()] == ["incident.triggered"]
+
+
+async def test_a_delivery_whose_entry_failed_is_not_remembered(tmp_log: Path, store: Store) -> None:
+    # Another process makes the next insert fail, as a full disk or I/O error would.
+    with sqlite3.connect(tmp_log) as db:
+        db.execute(
+            "CREATE TRIGGER refuse BEFORE INSERT ON entries "
+            "BEGIN SELECT RAISE(ABORT, 'disk full'); END"
+        )
+    with pytest.raises(sqlite3.IntegrityError):
+        await store.append_delivery("wh-7", "pagerduty", "webhook", "incident.triggered")
+    with sqlite3.connect(tmp_log) as db:
+        db.execute("DROP TRIGGER refuse")
+    # The sender retries with the same id: this time it is logged.
+    retried = await store.append_delivery("wh-7", "pagerduty", "webhook", "incident.triggered")
+    assert retried is not None
+    assert len(await store.entries()) == 1
+
+
 async def test_entries_are_append_only(tmp_log: Path, store: Store) -> None:
     await store.append("test", "x", "evidence")
     with sqlite3.connect(tmp_log) as db, pytest.raises(sqlite3.IntegrityError):
