@@ -429,3 +429,13 @@ async def test_header_counts_and_unsubscribes_on_exit(tmp_path: Path) -> None:
             await pilot.pause()
         assert len(rig.engine._listeners) == before
         assert app.return_code == 0
+
+
+async def test_nothing_binds_the_tmux_prefixes(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as (app, pilot, _rig):
+        await pilot.press("slash")  # the filter box is now in the binding chain
+        assert isinstance(app.focused, Input)
+        for node in [app, *app.screen.walk_children(with_self=True)]:
+            keys = {key for key, _binding in node._bindings}
+            assert not keys & {"ctrl+a", "ctrl+b"}, node
+        assert not set(app.screen.active_bindings) & {"ctrl+a", "ctrl+b"}

@@ -40,7 +40,7 @@ Row = GroupRow | Alert
 
 
 def _same_row(a: Alert, b: Alert) -> bool:
-    """Whether two versions of one alert (same key, so same labels) look the same everywhere.
+    """Whether two versions of one alert look the same everywhere.
 
     Cheaper than dataclass equality on the common path, where nearly every alert of a poll is
     unchanged; `updated_at` is left out on purpose, since Alertmanager bumps it on every re-send
@@ -56,6 +56,9 @@ def _same_row(a: Alert, b: Alert) -> bool:
         and a.receivers == b.receivers
         and a.seen_by == b.seen_by
         and a.generator_url == b.generator_url
+        # Same key means same labels in Alertmanager (the fingerprint hashes them); checked
+        # anyway so that a source that keys differently cannot leave a stale row.
+        and a.labels == b.labels
     )
 
 
