@@ -127,9 +127,11 @@ class RecordingHandler:
     store: Store
     calls: list[tuple[str, Any]] = field(default_factory=list)
     gate: asyncio.Event | None = None
+    entered: asyncio.Event = field(default_factory=asyncio.Event)
     fail: bool = False
 
     async def on_alertmanager(self, notification: AlertmanagerNotification, remote: str) -> None:
+        self.entered.set()
         if self.gate is not None:
             await self.gate.wait()
         if self.fail:
@@ -527,6 +529,28 @@ async def test_server_on_a_free_port_serves_and_stops(
     async with httpx.AsyncClient(trust_env=False, timeout=2) as c:
         with pytest.raises(httpx.ConnectError):
             await c.get(f"http://{server.address}/healthz")
+
+
+async def test_stop_is_bounded_when_a_handler_hangs(handler: RecordingHandler) -> None:
+    handler.gate = asyncio.Event()  # never set: the log is stuck
+    server = WebhookServer(make_webhook_app(handler, alertmanager_token=None), "127.0.0.1", 0)
+    await server.start()
+    async with httpx.AsyncClient(trust_env=False, timeout=10) as c:
+        request = asyncio.create_task(
+            c.post(f"http://{server.address}{AM_PATH}", content=_body(AM_FIRING))
+        )
+        await asyncio.wait_for(handler.entered.wait(), 5)
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        await asyncio.wait_for(server.stop(), 10)
+        assert loop.time() - started < WebhookServer.STOP_TIMEOUT + 1
+        assert not server.running
+        # The sender gets no 2xx for a delivery that was never logged.
+        try:
+            response = await asyncio.wait_for(request, 5)
+        except httpx.HTTPError:
+            return  # the connection closed without an answer: Alertmanager retries that too
+        assert response.status_code >= 500
 
 
 async def test_server_start_reports_a_busy_port(handler: RecordingHandler) -> None:
