@@ -6,9 +6,13 @@ and filters on it, so tests do not see each other's alerts.
 
 from __future__ import annotations
 
+import asyncio
 import base64
+import contextlib
 import json
 import os
+import signal
+import sys
 import uuid
 from collections.abc import AsyncIterator
 from dataclasses import replace
@@ -646,3 +650,60 @@ async def test_an_answer_of_the_wrong_shape_is_a_clear_error(
             await am.alerts()
     assert caught.value.message == message
     assert str(caught.value) == f"alertmanager prod-a: {message}"
+
+
+CHILD = """
+import asyncio, sys
+from pathlib import Path
+from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess, alertmanager_config_yaml
+
+async def main():
+    config = alertmanager_config_yaml(webhook_url=None)
+    process = AlertmanagerProcess(sys.argv[1], Path(sys.argv[2]), config)
+    await process.start()
+    print(process.pid, process.url, flush=True)
+    await asyncio.sleep(60)
+
+asyncio.run(main())
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal is Linux's")
+async def test_alertmanager_does_not_outlive_a_killed_parent(
+    am_binary: str, tmp_path: Path
+) -> None:
+    child = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-c",
+        CHILD,
+        am_binary,
+        str(tmp_path / "am"),
+        stdout=asyncio.subprocess.PIPE,
+    )
+    am_pid = 0
+    try:
+        assert child.stdout is not None
+        line = await asyncio.wait_for(child.stdout.readline(), timeout=20)
+        pid_text, url = line.decode().split()
+        am_pid = int(pid_text)
+        async with httpx.AsyncClient(timeout=1.0) as http:
+            assert (await http.get(f"{url}/-/ready")).status_code == 200
+            os.kill(child.pid, signal.SIGKILL)  # no chance to clean up
+            await child.wait()
+
+            async def gone() -> bool:
+                try:
+                    await http.get(f"{url}/-/ready")
+                except httpx.ConnectError:
+                    return True
+                return False
+
+            await wait_for(gone, what="Alertmanager to exit with its parent")
+        am_pid = 0
+    finally:
+        if child.returncode is None:
+            child.kill()
+            await child.wait()
+        if am_pid:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(am_pid, signal.SIGKILL)

@@ -2,10 +2,10 @@
 
 `AlertmanagerProcess` starts one Alertmanager with a generated config in a work directory, on
 free 127.0.0.1 ports, waits (bounded) until `/-/ready` answers, and stops it by PID: SIGTERM,
-then SIGKILL after a bound. Its stderr goes to a file in the work directory; when start-up
-fails, the error carries the tail of that file. Several processes can form an HA cluster on
-loopback (`cluster_listen=True`, `peers=[other.cluster_address]`), gossiping fast enough for
-tests.
+then SIGKILL after a bound. On Linux it also ends when our process dies, however that happens.
+Its stderr goes to a file in the work directory; when start-up fails, the error carries the
+tail of that file. Several processes can form an HA cluster on loopback
+(`cluster_listen=True`, `peers=[other.cluster_address]`), gossiping fast enough for tests.
 
 `alertmanager_config_yaml` writes the sandbox's routing: critical alerts to PagerDuty's Events
 API, warnings to Opsgenie, and every notification to our webhook listener.
@@ -15,11 +15,13 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import ctypes
 import os
 import shutil
 import signal
 import socket
-from collections.abc import Sequence
+import sys
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -30,6 +32,30 @@ BINARY_NAMES = ("alertmanager", "prometheus-alertmanager")
 HOST = "127.0.0.1"
 _STDERR_TAIL_LINES = 15
 _START_ATTEMPTS = 3  # a freshly picked free port can be taken before the binary binds it
+
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent() -> Callable[[], None] | None:
+    """On Linux, a pre-exec hook that makes the child get SIGTERM when we die.
+
+    Without it, a dashboard or test killed with SIGKILL leaves Alertmanager running, holding
+    its ports. The hook is resolved here, in the parent, so the child between fork and exec
+    only makes one C call.
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+    sigterm = int(signal.SIGTERM)
+
+    def hook() -> None:
+        prctl(_PR_SET_PDEATHSIG, sigterm)
+
+    return hook
 
 
 class AlertmanagerStartError(RuntimeError):
@@ -191,6 +217,7 @@ class AlertmanagerProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
+                preexec_fn=_die_with_parent(),
             )
         except OSError as exc:
             raise AlertmanagerStartError(
