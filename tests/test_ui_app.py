@@ -439,3 +439,15 @@ async def test_nothing_binds_the_tmux_prefixes(tmp_path: Path) -> None:
             keys = {key for key, _binding in node._bindings}
             assert not keys & {"ctrl+a", "ctrl+b"}, node
         assert not set(app.screen.active_bindings) & {"ctrl+a", "ctrl+b"}
+
+
+async def test_a_down_source_is_stale_not_empty(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as (app, pilot, rig):
+        rig.transport.down = True
+        rig.clock.advance(90)
+        await pilot.press("ctrl+r")
+        await eventually(lambda: "stale since" in plain(app.query_one(SourceBar)))
+        header = plain(app.query_one(SourceBar))
+        assert "prod-a ✖ stale since 02:00:00" in header  # the last data it gave
+        await eventually(lambda: "stale: prod-a" in plain(app.query_one("#alerts-status")))
+        assert table(app).model.shown == 5  # the last known alerts stay on screen

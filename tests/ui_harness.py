@@ -121,12 +121,26 @@ async def eventually(check: Callable[[], bool | Awaitable[bool]], within: float 
         await asyncio.sleep(0.02)
 
 
+class SwitchableTransport(httpx.AsyncBaseTransport):
+    """The stand-in in-process, or a refused connection while `down` is set."""
+
+    def __init__(self, app: Any) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self.down = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.down:
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self._inner.handle_async_request(request)
+
+
 @dataclass
 class Rig:
     config: Config
     clock: FrozenClock
     standin: StandinAlertmanager
     engine: Engine
+    transport: SwitchableTransport
 
 
 @contextlib.asynccontextmanager
@@ -144,13 +158,14 @@ async def running_engine(
     for body in silences:
         standin.set_silence(body)
     cfg = make_config(tmp_path, **config)
-    http = httpx.AsyncClient(transport=httpx.ASGITransport(app=standin.app), timeout=5.0)
+    transport = SwitchableTransport(standin.app)
+    http = httpx.AsyncClient(transport=transport, timeout=5.0)
     store = await Store.open(tmp_path / "log.db", clock=clock)
     engine = Engine(cfg, clock=clock, store=store, http=http, listen_webhooks=False)
     try:
         await engine.start()
         await eventually(lambda: _polled(engine))
-        yield Rig(cfg, clock, standin, engine)
+        yield Rig(cfg, clock, standin, engine, transport)
     finally:
         await engine.stop()
         await store.close()

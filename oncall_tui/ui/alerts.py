@@ -94,6 +94,7 @@ class AlertsView(Widget):
         self.engine = engine
         self.clock = clock
         self._polled = False
+        self._stale: list[str] = []
 
     def compose(self) -> ComposeResult:
         yield FilterInput(
@@ -122,6 +123,12 @@ class AlertsView(Widget):
             or snapshot.restored
             or any(h.last_success is not None for h in snapshot.health if h.kind == "alertmanager")
         )
+        # A down source leaves its last alerts on screen; say so where the alerts are.
+        self._stale = [
+            h.name for h in snapshot.health if h.kind == "alertmanager" and h.reachable is False
+        ]
+        if snapshot.restored:
+            self._stale.insert(0, "restored snapshot")
         self.table.set_alerts(snapshot.alerts)
         self._show_status()
 
@@ -135,6 +142,8 @@ class AlertsView(Widget):
         elif model.show_suppressed:
             parts.append("showing silenced/inhibited (i hides them)")
         status = Text(" · ".join(parts))
+        if self._stale:
+            status.append(f" · stale: {', '.join(self._stale)}", style="bold yellow")
         if model.filter.error:
             status.append(f" · filter: {model.filter.error}", style="bold red")
         elif model.filter.active:
