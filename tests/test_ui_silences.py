@@ -33,7 +33,8 @@ from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.fire_form import FireAlertForm, parse_labels
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.silence_form import ALL_CLUSTERS, ExtendScreen, SilenceForm
-from oncall_tui.ui.silences import SilencesView, match_counts
+from oncall_tui.ui.silence_rows import match_counts
+from oncall_tui.ui.silences import SilencesView
 
 
 def _plain(widget: Static) -> str:
