@@ -313,3 +313,41 @@ async def test_fired_test_alert_reaches_alertmanager(rig: Rig) -> None:
     )
     assert action.status == ActionStatus.DONE, action.result
     await eventually(lambda: [a.alertname for a in engine.snapshot.alerts] == ["PipelineTest"])
+
+
+class HangingForHost(httpx.AsyncBaseTransport):
+    """Serves the stand-in, except that requests to `host` never get an answer."""
+
+    def __init__(self, app: object, host: str) -> None:
+        self._inner = httpx.ASGITransport(app=app)  # type: ignore[arg-type]
+        self._host = host
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self._host:
+            await asyncio.Event().wait()
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_hung_cluster_does_not_delay_another(tmp_path: Path) -> None:
+    clock = FrozenClock(START)
+    standin = StandinAlertmanager(clock=clock)
+    standin.put_alerts([alert("DiskFull")])
+    text = f"""
+alertmanagers:
+  - {{name: fine, url: "http://fine.invalid:9093"}}
+  - {{name: hung, url: "http://hung.invalid:9093"}}
+webhooks: {{enabled: false}}
+poll: {{alerts: 60s}}
+log: {{path: "{tmp_path / "log.db"}"}}
+"""
+    config = load_config_text(text, "test.yaml", {})
+    async with httpx.AsyncClient(transport=HangingForHost(standin.app, "hung.invalid")) as http:
+        engine = Engine(config, clock=clock, http=http, listen_webhooks=False)
+        await engine.start()
+        try:
+            await eventually(lambda: [a.cluster for a in engine.snapshot.alerts] == ["fine"])
+            hung = engine.snapshot.health_of("hung")
+            assert hung is not None
+            assert hung.reachable is None  # still waiting for its first answer
+        finally:
+            await engine.stop()

@@ -217,13 +217,15 @@ class AlertmanagerActions:
                         raise
                     errors.append(str(exc))
             if not reached:
-                # The cluster got nothing: retry later. A cluster with one peer down is fine,
-                # gossip hands the alert to the other peer.
+                # The cluster got nothing: retry later. When only some peers got it, the action
+                # is done and the outcome names them: Alertmanager does not gossip alerts, so a
+                # peer that was down will not know this one-off alert.
                 raise ProviderError(
                     source=name, message="; ".join(errors), status=None, retryable=True
                 )
+        missed = f" (not reached: {'; '.join(errors)})" if errors else ""
         return Outcome(
-            f"fired test alert {labels['alertname']} to {', '.join(sent)}",
+            f"fired test alert {labels['alertname']} to {', '.join(sent)}{missed}",
             {"labels": labels, "annotations": annotations, "peers": sent},
         )
 

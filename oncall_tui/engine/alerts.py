@@ -61,7 +61,7 @@ class AlertmanagerSource:
             peer.name: SourceHealth(name=peer.name, kind="alertmanager", detail=peer.url)
             for peer in peers
         }
-        self.polled_once = False
+        self.polled: set[str] = set()
 
     def restore(self, alerts: Sequence[Alert], silences: Sequence[Silence]) -> None:
         """Seed with the last known snapshot so the first poll logs only real changes."""
@@ -98,11 +98,14 @@ class AlertmanagerSource:
             raise KeyError(cluster)
         return sorted(state.peers, key=lambda p: self.health[p.name].reachable is not True)
 
+    @property
+    def polled_once(self) -> bool:
+        """Every cluster has been polled at least once (successfully or not) in this run."""
+        return self.polled >= self.clusters.keys()
+
     async def poll(self) -> AlertChange:
-        results = await asyncio.gather(
-            *(self._poll_cluster(cluster) for cluster in self.clusters.values())
-        )
-        self.polled_once = True
+        """Poll every cluster at once (the engine polls each on its own loop instead)."""
+        results = await asyncio.gather(*(self.poll_cluster(name) for name in self.clusters))
         merged = AlertChange()
         for change in results:
             merged = AlertChange(
@@ -114,13 +117,18 @@ class AlertmanagerSource:
             )
         return merged
 
-    async def _poll_cluster(self, cluster: ClusterState) -> AlertChange:
-        fetched = await asyncio.gather(*(self._poll_peer(peer) for peer in cluster.peers))
-        answered = [(name, data) for name, data in fetched if data is not None]
+    async def poll_cluster(self, name: str) -> AlertChange:
+        """Poll every peer of one cluster and merge them; a peer that fails adds nothing."""
+        cluster = self.clusters[name]
+        try:
+            fetched = await asyncio.gather(*(self._poll_peer(peer) for peer in cluster.peers))
+        finally:
+            self.polled.add(name)
+        answered = [(peer, data) for peer, data in fetched if data is not None]
         if not answered:
             return AlertChange()
-        alerts = merge_cluster_alerts([(name, data[0]) for name, data in answered])
-        silences = merge_cluster_silences([(name, data[1]) for name, data in answered])
+        alerts = merge_cluster_alerts([(peer, data[0]) for peer, data in answered])
+        silences = merge_cluster_silences([(peer, data[1]) for peer, data in answered])
         alerts = [replace(a, cluster=cluster.name) for a in alerts]
         silences = [replace(s, cluster=cluster.name) for s in silences]
         change = _diff(cluster.alerts, alerts, cluster.silences, silences)

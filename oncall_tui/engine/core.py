@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
@@ -92,7 +93,8 @@ class Engine:
         self._started = False
         self.snapshot = Snapshot(taken_at=clock.now())
         self._alerts: AlertmanagerSource | None = None
-        self._alert_loop: PollLoop | None = None
+        self._alert_loops: list[PollLoop] = []
+        self._restored_from_log = False
         self._am_actions: AlertmanagerActions | None = None
 
     # -- listeners -----------------------------------------------------------------------------
@@ -158,16 +160,23 @@ class Engine:
         )
         restored = await self.store.load_snapshot()
         if restored is not None:
+            self._restored_from_log = True
             self._alerts.restore(restored.alerts, restored.silences)
             self._alerts.restore_health(restored.health)
             self.snapshot = replace(restored, restored=True)
             self._emit(SnapshotChanged(self.snapshot))
         if self._listen_webhooks:
             await self._start_listener()
-        self._alert_loop = PollLoop(
-            "alertmanager", self._poll_alerts, self.config.poll.alerts, self.clock
-        )
-        self._spawn(self._alert_loop.run(), "poll-alertmanager")
+        # One loop per cluster, so that a slow or hung cluster never delays the others.
+        for name in self._alerts.clusters:
+            loop = PollLoop(
+                f"alertmanager:{name}",
+                functools.partial(self._poll_cluster, name),
+                self.config.poll.alerts,
+                self.clock,
+            )
+            self._alert_loops.append(loop)
+            self._spawn(loop.run(), f"poll-alertmanager-{name}")
         self._spawn(self._run_outbox(), "outbox")
         self._publish(restored=restored is not None)
 
@@ -237,20 +246,21 @@ class Engine:
             await asyncio.shield(self.stop())
 
     def refresh_now(self) -> None:
-        if self._alert_loop is not None:
-            self._alert_loop.wake()
+        for loop in self._alert_loops:
+            loop.wake()
 
     # -- polling -------------------------------------------------------------------------------
 
-    async def _poll_alerts(self) -> None:
+    async def _poll_cluster(self, name: str) -> None:
         assert self._alerts is not None
-        first = not self._alerts.polled_once
+        first = name not in self._alerts.polled
         health_before = dict(self._alerts.health)
-        change = await self._alerts.poll()
+        change = await self._alerts.poll_cluster(name)
         await self._log_edges(health_before)
         if change:
             await self._log_alert_change(change)
-            if not (first and not self.snapshot.restored and not self.snapshot.alerts):
+            # On a first start everything already firing would look new: that is not news.
+            if not first or self._restored_from_log:
                 self._raise_notifications(change)
         self._publish()
         await self._maybe_save_snapshot()

@@ -61,16 +61,20 @@ class WebhookIntake:
     async def on_pagerduty(
         self, event: Mapping[str, Any], delivery_id: str | None, remote: str
     ) -> None:
-        if delivery_id and await self._store.seen_delivery(delivery_id):
-            return  # at-least-once delivery: the first copy is already in the log
         body = event.get("event", event)
         event_type = str(body.get("event_type", "unknown")) if isinstance(body, Mapping) else "?"
-        entry = await self._store.append(
-            "pagerduty",
-            "webhook",
-            f"{event_type}",
-            data={"delivery_id": delivery_id, "remote": remote, "event": dict(event)},
-        )
+        data = {"delivery_id": delivery_id, "remote": remote, "event": dict(event)}
+        if delivery_id:
+            # The id and the entry are committed together: a copy that failed to log is not
+            # remembered, so PagerDuty's retry of it is logged rather than taken as a duplicate.
+            recorded = await self._store.append_delivery(
+                delivery_id, "pagerduty", "webhook", event_type, data=data
+            )
+            if recorded is None:
+                return  # at-least-once delivery: the first copy is already in the log
+            entry = recorded
+        else:
+            entry = await self._store.append("pagerduty", "webhook", event_type, data=data)
         await self._on_entry(entry)
 
     async def on_rejected(self, path: str, status: int, reason: str, remote: str) -> None:
