@@ -106,6 +106,7 @@ BUSY_TIMEOUT_MS: Final = 5000
 DELIVERY_RETENTION: Final = timedelta(days=7)
 # Deeper data is refused rather than risking a RecursionError half-way through a write.
 MAX_DATA_DEPTH: Final = 64
+OFFLOAD_ROWS: Final = 200
 
 
 class StoreError(Exception):
@@ -493,10 +494,16 @@ class Store:
         """Append several entries (source, kind, summary, data) in one transaction."""
         r = self._redactor
         stamp = format_time(self._clock.now())
-        rows = [
-            (stamp, r.text(source), r.text(kind), r.text(summary), "", r.dumps(dict(data)))
-            for source, kind, summary, data in entries
-        ]
+
+        def prepare() -> list[tuple[str, str, str, str, str, str]]:
+            return [
+                (stamp, r.text(source), r.text(kind), r.text(summary), "", r.dumps(dict(data)))
+                for source, kind, summary, data in entries
+            ]
+
+        # Thousands of rows (a first poll of a big Alertmanager) take long enough to encode to
+        # stall the dashboard: encode them in a worker thread then.
+        rows = prepare() if len(entries) < OFFLOAD_ROWS else await asyncio.to_thread(prepare)
         if not rows:
             return 0
         async with self._lock, _transaction(self._db):
@@ -645,7 +652,8 @@ class Store:
 
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """Keep `snapshot` as the last known one (replacing the previous)."""
-        text = self._redactor.dumps(snapshot_document(snapshot))
+        # Snapshots are immutable; encoding thousands of alerts happens off the event loop.
+        text = await asyncio.to_thread(lambda: self._redactor.dumps(snapshot_document(snapshot)))
         async with self._lock:
             await self._db.execute(
                 "INSERT INTO snapshot (id, json, saved_at) VALUES (1, ?, ?) "

@@ -20,6 +20,8 @@ from oncall_tui.providers.alertmanager import (
 )
 from oncall_tui.providers.http import ProviderError
 
+OFFLOAD_ALERTS = 1000
+
 
 @dataclass(slots=True)
 class ClusterState:
@@ -127,11 +129,19 @@ class AlertmanagerSource:
         answered = [(peer, data) for peer, data in fetched if data is not None]
         if not answered:
             return AlertChange()
-        alerts = merge_cluster_alerts([(peer, data[0]) for peer, data in answered])
-        silences = merge_cluster_silences([(peer, data[1]) for peer, data in answered])
-        alerts = [replace(a, cluster=cluster.name) for a in alerts]
-        silences = [replace(s, cluster=cluster.name) for s in silences]
-        change = _diff(cluster.alerts, alerts, cluster.silences, silences)
+
+        def merge() -> tuple[list[Alert], list[Silence], AlertChange]:
+            alerts = merge_cluster_alerts([(peer, data[0]) for peer, data in answered])
+            silences = merge_cluster_silences([(peer, data[1]) for peer, data in answered])
+            alerts = [a if a.cluster == name else replace(a, cluster=name) for a in alerts]
+            silences = [s if s.cluster == name else replace(s, cluster=name) for s in silences]
+            return alerts, silences, _diff(cluster.alerts, alerts, cluster.silences, silences)
+
+        size = sum(len(data[0]) for _, data in answered)
+        # Merging and comparing thousands of alerts would stall the dashboard's event loop.
+        alerts, silences, change = (
+            merge() if size < OFFLOAD_ALERTS else await asyncio.to_thread(merge)
+        )
         cluster.alerts = alerts
         cluster.silences = silences
         return change

@@ -18,6 +18,7 @@ Behaviour of the real 0.25 binary that callers rely on (checked by tests/test_al
 
 from __future__ import annotations
 
+import asyncio
 import base64
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
@@ -41,6 +42,7 @@ from oncall_tui.models import (
 from oncall_tui.providers.http import ProviderError, send
 
 API = "/api/v2"
+OFFLOAD_DECODE_BYTES = 256 * 1024  # about 500 alerts
 T = TypeVar("T")
 # Go's zero time.Time; Alertmanager sends it for "no end" in some places.
 _GO_ZERO_YEAR = 1
@@ -198,6 +200,20 @@ class AlertmanagerClient:
         response = await self._request("GET", path, params=params)
         return self._json(response)
 
+    async def _get_list(
+        self, path: str, params: Sequence[tuple[str, str]], what: str, parse: Callable[[Any], T]
+    ) -> list[T]:
+        response = await self._request("GET", path, params=params)
+
+        def decode() -> list[T]:
+            return self._parse_list(self._json(response), what, parse)
+
+        if len(response.content) < OFFLOAD_DECODE_BYTES:
+            return decode()
+        # Thousands of alerts take a few hundred milliseconds to decode: done on the event loop
+        # that would freeze the dashboard, so big answers are decoded in a worker thread.
+        return await asyncio.to_thread(decode)
+
     def _json(self, response: httpx.Response) -> Any:
         try:
             return response.json()
@@ -222,8 +238,7 @@ class AlertmanagerClient:
         params = _flags(active=active, silenced=silenced, inhibited=inhibited)
         params.append(("unprocessed", _bool(unprocessed)))
         params += _filter_params(filters, receiver)
-        data = await self._get_json("/alerts", params)
-        return self._parse_list(data, "alerts", self._alert)
+        return await self._get_list("/alerts", params, "alerts", self._alert)
 
     async def alert_groups(
         self,
@@ -237,8 +252,7 @@ class AlertmanagerClient:
         """GET /alerts/groups: alerts as this peer's routing tree groups them, per receiver."""
         params = _flags(active=active, silenced=silenced, inhibited=inhibited)
         params += _filter_params(filters, receiver)
-        data = await self._get_json("/alerts/groups", params)
-        return self._parse_list(data, "alert groups", self._group)
+        return await self._get_list("/alerts/groups", params, "alert groups", self._group)
 
     async def post_alerts(self, alerts: Sequence[PostableAlert]) -> None:
         """POST /alerts. Re-sending an alert only refreshes it, so retrying is safe."""
@@ -250,8 +264,9 @@ class AlertmanagerClient:
 
     async def silences(self, *, filters: Sequence[Matcher] = ()) -> list[Silence]:
         """GET /silences: every silence this peer knows, expired ones included."""
-        data = await self._get_json("/silences", _filter_params(filters, None))
-        return self._parse_list(data, "silences", self._silence)
+        return await self._get_list(
+            "/silences", _filter_params(filters, None), "silences", self._silence
+        )
 
     async def silence(self, silence_id: str) -> Silence:
         """GET /silence/{id}; ProviderError with status 404 when there is no such silence."""
@@ -524,7 +539,9 @@ def merge_cluster_alerts(per_peer: Sequence[tuple[str, Sequence[Alert]]]) -> lis
 
 
 def _with_seen_by(alert: Alert, seen_by: tuple[str, ...]) -> Alert:
-    return replace(alert, seen_by=seen_by)
+    # Most alerts already say who saw them (one peer, or the same set as last time): copying
+    # 10,000 frozen dataclasses for nothing is most of a refresh's cost.
+    return alert if alert.seen_by == seen_by else replace(alert, seen_by=seen_by)
 
 
 def merge_cluster_silences(per_peer: Sequence[tuple[str, Sequence[Silence]]]) -> list[Silence]:
