@@ -113,6 +113,13 @@ async def test_cursor_keys_move_over_alerts_in_group_order(tmp_path: Path) -> No
         assert cursor(app) == "ServiceDown/pay-2:8080"
         await pilot.press("k")  # already at the top: stays
         assert cursor(app) == "ServiceDown/pay-2:8080"
+        await pilot.press("pagedown")
+        assert cursor(app) == "Watchdog/"
+        await pilot.press("pageup")
+        assert cursor(app) == "ServiceDown/pay-2:8080"
+        # A click picks the row under the mouse (line 0 is the column header).
+        await pilot.click(AlertTable, offset=(5, 5))
+        assert cursor(app) == "DiskFilling/db-1:9100"
 
 
 async def test_enter_shows_details_and_escape_goes_back(tmp_path: Path) -> None:

@@ -176,13 +176,16 @@ class AlertTable(ScrollView, can_focus=True):
     # -- cursor ------------------------------------------------------------------------------
 
     def _move_to(self, index: int, step: int) -> None:
+        """The first alert from `index` in the direction of `step`, else the other way."""
         rows = self.model.rows
-        i = index
-        while 0 <= i < len(rows):
-            if isinstance(rows[i], Alert):
-                self._set_cursor(rows[i].key)
-                return
-            i += step
+        for direction in (step, -step):
+            i = index
+            while 0 <= i < len(rows):
+                row = rows[i]
+                if isinstance(row, Alert):
+                    self._set_cursor(row.key)
+                    return
+                i += direction
 
     def _set_cursor(self, key: str | None) -> None:
         if key == self.cursor_key:
