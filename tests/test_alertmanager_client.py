@@ -45,7 +45,7 @@ from oncall_tui.engine.actions import (
     ActionRequest,
     AlertmanagerActions,
 )
-from oncall_tui.models import AlertState, Matcher, SilenceState
+from oncall_tui.models import AlertGroup, AlertState, Matcher, SilenceState
 from oncall_tui.providers.alertmanager import (
     AlertmanagerAuth,
     AlertmanagerClient,
@@ -238,14 +238,20 @@ async def test_alert_groups_follow_the_routing_tree(am: AlertmanagerClient, run:
             alert(run, "ServiceDown", "warning", service="search"),
         ]
     )
-    groups = await am.alert_groups(filters=[Matcher("run", run)])
-    summary = sorted(
-        (g.receiver, tuple(sorted(g.labels.items())), len(g.alerts), g.cluster) for g in groups
-    )
-    assert summary == [
+    expected = [
         ("critical", (("alertname", "ServiceDown"), ("service", "payments")), 2, "prod"),
         ("warning", (("alertname", "ServiceDown"), ("service", "search")), 1, "prod"),
     ]
+
+    async def grouped() -> list[AlertGroup] | None:
+        # The dispatcher groups posted alerts asynchronously: wait until all three are placed.
+        groups = await am.alert_groups(filters=[Matcher("run", run)])
+        summary = sorted(
+            (g.receiver, tuple(sorted(g.labels.items())), len(g.alerts), g.cluster) for g in groups
+        )
+        return groups if summary == expected else None
+
+    groups = await wait_for(grouped, what="the three alerts in their two groups")
     payments = next(g for g in groups if g.receiver == "critical")
     assert sorted(a.labels["instance"] for a in payments.alerts) == ["a", "b"]
     assert all(a.state == AlertState.ACTIVE and a.cluster == "prod" for a in payments.alerts)
@@ -694,8 +700,8 @@ async def test_alertmanager_does_not_outlive_a_killed_parent(
             async def gone() -> bool:
                 try:
                     await http.get(f"{url}/-/ready")
-                except httpx.ConnectError:
-                    return True
+                except httpx.TransportError:
+                    return True  # refused, or cut off mid-answer while exiting
                 return False
 
             await wait_for(gone, what="Alertmanager to exit with its parent")
