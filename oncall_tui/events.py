@@ -8,7 +8,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from oncall_tui.models import Action, Alert, LogEntry, Snapshot
+from oncall_tui.models import Action, Alert, Incident, LogEntry, Snapshot
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +31,16 @@ class AlertsRaised:
 
 
 @dataclass(frozen=True, slots=True)
+class IncidentsRaised:
+    """New (or newly re-triggered) incidents the operator should hear about."""
+
+    incidents: tuple[Incident, ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LogAppended:
     entry: LogEntry
 
 
-EngineEvent = SnapshotChanged | ActionChanged | AlertsRaised | LogAppended
+EngineEvent = SnapshotChanged | ActionChanged | AlertsRaised | IncidentsRaised | LogAppended
 Listener = Callable[[EngineEvent], None]

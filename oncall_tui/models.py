@@ -190,21 +190,59 @@ class Incident:
     escalation_level: int | None
     created_at: datetime
     url: str = ""
-    dedup_key: str = ""
+    dedup_key: str = ""  # PagerDuty incident_key / Opsgenie alias: links to an Alertmanager group
+    number: int | None = None  # PagerDuty incident_number / Opsgenie tinyId
+    service_id: str = ""
+    escalation_policy: str = ""
+    escalation_policy_id: str = ""
+    assignee_ids: tuple[str, ...] = ()
+    acknowledged_by: tuple[str, ...] = ()  # names, latest last
+    last_change_at: datetime | None = None
+    priority: str = ""  # Opsgenie P1-P5, PagerDuty priority name when set
 
     @property
     def key(self) -> str:
         return f"{self.system}/{self.id}"
 
+    @property
+    def is_open(self) -> bool:
+        return self.status != "resolved" and self.status != "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class IncidentNote:
+    id: str
+    content: str
+    user: str
+    created_at: datetime
+
 
 @dataclass(frozen=True, slots=True)
 class OnCall:
+    """Who is on call at one level of an escalation policy (or an Opsgenie schedule)."""
+
     policy: str
     level: int
     user: str
-    start: datetime | None
+    start: datetime | None  # None: permanently on call
     end: datetime | None
     system: str = "pagerduty"
+    policy_id: str = ""
+    user_id: str = ""
+    user_email: str = ""
+    schedule: str = ""  # the schedule that puts the user there, if any
+
+
+@dataclass(frozen=True, slots=True)
+class Shift:
+    """One entry of a schedule's rendered look-ahead: who is on call from when to when."""
+
+    schedule: str
+    user: str
+    start: datetime
+    end: datetime
+    system: str = "pagerduty"
+    schedule_id: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -268,6 +306,7 @@ class Snapshot:
     health: tuple[SourceHealth, ...] = ()
     incidents: tuple[Incident, ...] = ()
     oncalls: tuple[OnCall, ...] = ()
+    shifts: tuple[Shift, ...] = ()  # the next days of every shown schedule
     components: tuple[Component, ...] = ()
     status_incidents: tuple[StatusIncident, ...] = ()
     restored: bool = False  # True while showing the last known snapshot from the log
