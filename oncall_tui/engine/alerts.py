@@ -134,6 +134,10 @@ class AlertmanagerSource:
             alerts = merge_cluster_alerts([(peer, data[0]) for peer, data in answered])
             silences = merge_cluster_silences([(peer, data[1]) for peer, data in answered])
             alerts = [a if a.cluster == name else replace(a, cluster=name) for a in alerts]
+            # Hand on the previous object for an alert that did not change at all, so that the
+            # dashboard can skip it with an identity check instead of comparing it again.
+            previous = {a.fingerprint: a for a in cluster.alerts}
+            alerts = [_same_or_new(previous.get(a.fingerprint), a) for a in alerts]
             silences = [s if s.cluster == name else replace(s, cluster=name) for s in silences]
             return alerts, silences, _diff(cluster.alerts, alerts, cluster.silences, silences)
 
@@ -180,6 +184,10 @@ class AlertmanagerSource:
                 continue  # first contact going well is not news
             flipped.append((now, bool(now.reachable)))
         return flipped
+
+
+def _same_or_new(old: Alert | None, new: Alert) -> Alert:
+    return old if old is not None and old == new else new
 
 
 def _diff(

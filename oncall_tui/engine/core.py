@@ -158,6 +158,9 @@ class Engine:
             self.config.actor,
             lambda: self.clusters,
         )
+        # The first save waits a full interval: right after start-up the dashboard is busy
+        # showing the first poll, and the snapshot from the last run is still there.
+        self._last_snapshot_save = self.clock.monotonic()
         restored = await self.store.load_snapshot()
         if restored is not None:
             self._restored_from_log = True
