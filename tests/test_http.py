@@ -278,3 +278,55 @@ async def test_shared_client_bounds_every_request() -> None:
         assert client.timeout.connect == 4.0
         assert client.follow_redirects is False
         assert client.headers["user-agent"] == provider_http.USER_AGENT
+
+
+async def test_statuspage_420_is_rate_limiting_and_retried() -> None:
+    server = FlakyServer(text(420, '{"error":"enhance your calm"}', **{"Retry-After": "2"}))
+    clock = RecordingClock()
+    with pytest.raises(ProviderError) as caught:
+        await call(server, clock, attempts=2)
+    assert server.attempts == 2
+    assert clock.sleeps == [2.0]
+    assert (caught.value.status, caught.value.retryable) == (420, True)
+
+
+async def test_ratelimit_reset_is_no_reason_to_wait_when_not_rate_limited() -> None:
+    # PagerDuty sends ratelimit-* headers on every answer; a 502 gets the usual short back-off.
+    server = FlakyServer(text(502, "bad gateway", **{"ratelimit-reset": "25"}), text(200, ""))
+    clock = RecordingClock()
+    assert await call(server, clock) == 200
+    assert len(clock.sleeps) == 1
+    assert clock.sleeps[0] <= BACKOFF_BASE
+
+
+async def test_pagerduty_error_code_is_kept_apart_from_the_message() -> None:
+    body = {"error": {"code": 1002, "message": "Incident Already Acknowledged", "errors": []}}
+    server = FlakyServer(text(400, json.dumps(body)))
+    with pytest.raises(ProviderError) as caught:
+        await call(server, RecordingClock(), method="PUT")
+    assert caught.value.code == 1002
+    assert "Incident Already Acknowledged" in caught.value.message
+    assert "code=1002" in repr(caught.value)
+
+    with pytest.raises(ProviderError) as caught:
+        await call(FlakyServer(text(400, '{"message":"bad","code":"x"}')), RecordingClock())
+    assert caught.value.code is None
+
+
+async def test_secrets_given_by_the_caller_are_scrubbed_too() -> None:
+    key = "R0UT1NGKEY0123456789abcdefABCDEF"
+
+    def echo(request: httpx.Request) -> httpx.Response:
+        sent = json.loads(request.content)["routing_key"]
+        return text(400, json.dumps({"status": "invalid", "message": f"unknown key {sent}"}))
+
+    with pytest.raises(ProviderError) as caught:
+        await call(
+            FlakyServer(echo),
+            RecordingClock(),
+            method="POST",
+            json={"routing_key": key},
+            secrets=[key],
+        )
+    assert key not in str(caught.value)
+    assert "unknown key ***" in caught.value.message

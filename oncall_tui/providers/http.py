@@ -1,8 +1,9 @@
 """The one way providers talk HTTP: shared client settings, bounded retries, short safe errors.
 
 Every provider call goes through `send()`. It retries what is worth retrying (timeouts, refused
-connections, 5xx, 429) a bounded number of times with exponential backoff and full jitter,
-honours `Retry-After` up to a cap, sleeps through the injected clock, and turns every failure
+connections, 5xx, 429 and Statuspage's 420) a bounded number of times with exponential backoff
+and full jitter, honours `Retry-After` (and, on a 429, PagerDuty's `ratelimit-reset`) up to a
+cap, sleeps through the injected clock, and turns every failure
 into a `ProviderError` whose text an operator can read at 2 AM and which never carries a secret.
 """
 
@@ -34,6 +35,8 @@ poller that sleeps for an hour inside one call would look frozen."""
 _MAX_DETAIL = 300
 # Methods whose repetition cannot change the outcome: a lost response may be retried.
 _IDEMPOTENT = frozenset({"GET", "HEAD", "OPTIONS", "PUT", "DELETE"})
+# 420 is Statuspage's "Enhance your calm": its rate limit, answered like a 429.
+_RATE_LIMITED = frozenset({420, 429})
 _WHITESPACE = re.compile(r"\s+")
 _rng = random.Random()
 
@@ -44,16 +47,27 @@ class ProviderError(Exception):
     `str()` is "<source>: <message>", e.g. "alertmanager prod-a: connection refused". Neither
     part ever contains credentials: messages are built from our own words and the server's error
     text, and any credential sent with the request is scrubbed from the latter.
+
+    `code` is the vendor's own error code when the answer carried one in PagerDuty's shape
+    (`{"error": {"code": 1002, ...}}`), so callers can tell "already acknowledged" from a
+    real failure without matching words.
     """
 
     def __init__(
-        self, source: str, message: str, *, status: int | None = None, retryable: bool = False
+        self,
+        source: str,
+        message: str,
+        *,
+        status: int | None = None,
+        retryable: bool = False,
+        code: int | None = None,
     ) -> None:
         super().__init__(f"{source}: {message}")
         self.source = source
         self.message = message
         self.status = status
         self.retryable = retryable
+        self.code = code
 
     def __str__(self) -> str:
         return f"{self.source}: {self.message}"
@@ -61,7 +75,7 @@ class ProviderError(Exception):
     def __repr__(self) -> str:
         return (
             f"ProviderError(source={self.source!r}, message={self.message!r}, "
-            f"status={self.status!r}, retryable={self.retryable!r})"
+            f"status={self.status!r}, retryable={self.retryable!r}, code={self.code!r})"
         )
 
 
@@ -87,6 +101,7 @@ async def send(
     attempts: int = 3,
     idempotent: bool | None = None,
     should_retry: Callable[[httpx.Response], bool] | None = None,
+    secrets: Iterable[str] = (),
     **httpx_kwargs: Any,
 ) -> httpx.Response:
     """Send one request, retrying transient failures; return a response with status < 300.
@@ -95,13 +110,15 @@ async def send(
     server can be sent again: a POST that timed out while waiting for the answer is not
     repeated here, since it may have been applied (its error is still marked retryable, for the
     outbox to decide). `should_retry` can veto retrying a 5xx/429 response the caller knows to
-    be final. Raises ProviderError.
+    be final. `secrets` are credentials carried where `send` cannot see them (e.g. a routing key
+    in the JSON body): they are scrubbed from error text like the Authorization header is.
+    Raises ProviderError.
     """
     if attempts < 1:
         raise ValueError("attempts must be at least 1")
     method = method.upper()
     safe = idempotent if idempotent is not None else method in _IDEMPOTENT
-    secrets = _secrets_of(client, url, httpx_kwargs)
+    secrets = _secrets_of(client, url, httpx_kwargs, extra=secrets)
     attempt = 0
     while True:
         attempt += 1
@@ -184,8 +201,27 @@ def _status_error(source: str, response: httpx.Response, secrets: Iterable[str])
     if status in (301, 302, 303, 307, 308):
         detail = "unexpected redirect (a login proxy in front of the API?)"
     message = f"HTTP {status}: {detail}" if detail else f"HTTP {status} {response.reason_phrase}"
-    retryable = status == 429 or status >= 500
-    return ProviderError(source, message.rstrip(), status=status, retryable=retryable)
+    retryable = status in _RATE_LIMITED or status >= 500
+    return ProviderError(
+        source, message.rstrip(), status=status, retryable=retryable, code=_vendor_code(response)
+    )
+
+
+def _vendor_code(response: httpx.Response) -> int | None:
+    """PagerDuty's numeric error code (`{"error": {"code": 2001}}`), if the body has one."""
+    try:
+        data: Any = response.json()
+    except ValueError:
+        return None
+    error = data.get("error") if isinstance(data, dict) else None
+    code = error.get("code") if isinstance(error, dict) else None
+    if isinstance(code, bool):
+        return None
+    if isinstance(code, int):
+        return code
+    if isinstance(code, str) and code.isdigit():
+        return int(code)
+    return None
 
 
 def _transport_error(
@@ -223,8 +259,15 @@ def _transport_error(
 
 
 def _server_wait(response: httpx.Response, clock: Clock) -> float | None:
-    """Seconds the server asked us to wait (`Retry-After`, or PagerDuty's `ratelimit-reset`)."""
-    for header in ("retry-after", "ratelimit-reset"):
+    """Seconds the server asked us to wait (`Retry-After`, or PagerDuty's `ratelimit-reset`).
+
+    PagerDuty sends `ratelimit-reset` (seconds until the window resets) on every rate-evaluated
+    answer; it is a reason to wait only when the answer says we are over the limit.
+    """
+    headers = ["retry-after"]
+    if response.status_code in _RATE_LIMITED:
+        headers.append("ratelimit-reset")
+    for header in headers:
         value = response.headers.get(header)
         if value is None:
             continue
@@ -243,9 +286,11 @@ def _server_wait(response: httpx.Response, clock: Clock) -> float | None:
     return None
 
 
-def _secrets_of(client: httpx.AsyncClient, url: str, kwargs: Mapping[str, Any]) -> list[str]:
+def _secrets_of(
+    client: httpx.AsyncClient, url: str, kwargs: Mapping[str, Any], *, extra: Iterable[str] = ()
+) -> list[str]:
     """Credential strings this request carries, so that no echo of them reaches a message."""
-    values: list[str] = []
+    values: list[str] = list(extra)
     header_values: list[str] = []
     for headers in (client.headers, kwargs.get("headers")):
         if headers is None:
