@@ -181,3 +181,25 @@ async def test_statuspage_rate_limit_answers_are_not_validated() -> None:
 
 def test_validators_are_cached() -> None:
     assert SpecValidator.load("statuspage") is SpecValidator.load("statuspage")
+
+
+async def test_undeclared_error_status_is_checked_against_the_shared_error_body() -> None:
+    """PUT /incidents/{id} declares no 400, yet PagerDuty answers 1002 "Already Acknowledged"."""
+    answers = iter(
+        [
+            {"error": {"code": 1002, "message": "Incident Already Acknowledged", "errors": []}},
+            {"message": "Incident Already Acknowledged"},
+        ]
+    )
+
+    async def put_incident(request: Request) -> Response:
+        return JSONResponse(next(answers), status_code=400)
+
+    app = Starlette(routes=[Route("/incidents/{id}", put_incident, methods=["PUT"])])
+    body = {"incident": {"type": "incident_reference", "status": "acknowledged"}}
+    headers = {**PD_HEADERS, "From": "a@example.com"}
+    async with client_for(app, "pagerduty-rest") as http:
+        response = await http.put("/incidents/PINC1", headers=headers, json=body)
+        assert response.status_code == 400
+        with pytest.raises(SpecViolation, match="not PagerDuty's error body"):
+            await http.put("/incidents/PINC1", headers=headers, json=body)
