@@ -52,7 +52,9 @@ def severity_class(severity: str) -> str:
 def _fit(text: str | Text, width: int, style: Style | None = None) -> Text:
     cell = Text(text, style=style or "") if isinstance(text, str) else text
     cell.no_wrap = True
-    cell.truncate(max(width, 0), overflow="ellipsis", pad=True)
+    # One cell of gutter, so that a truncated value never runs into the next column.
+    cell.truncate(max(width - 1, 0), overflow="ellipsis")
+    cell.pad_right(max(width - cell.cell_len, 0))
     return cell
 
 
