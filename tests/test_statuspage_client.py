@@ -49,6 +49,8 @@ class OutageTransport(httpx.AsyncBaseTransport):
         self.inner = inner
         self.count = 0
         self.status = 503
+        self.lose_answers = 0  # forward the request, then drop its answer (a read timeout)
+        self.ignore_page = False  # a server that answers page 1 whatever `page` says
         self.swallowed: list[str] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
@@ -56,7 +58,14 @@ class OutageTransport(httpx.AsyncBaseTransport):
             self.count -= 1
             self.swallowed.append(f"{request.method} {request.url.path}")
             return httpx.Response(self.status, text="upstream unavailable", request=request)
-        return await self.inner.handle_async_request(request)
+        if self.ignore_page:
+            request.url = request.url.copy_remove_param("page")
+        response = await self.inner.handle_async_request(request)
+        if self.lose_answers > 0:
+            self.lose_answers -= 1
+            self.swallowed.append(f"{request.method} {request.url.path}")
+            raise httpx.ReadTimeout("timed out", request=request)
+        return response
 
 
 @dataclass
@@ -363,3 +372,34 @@ async def test_reads_are_retried_after_a_5xx(sp: Harness) -> None:
     assert len(await sp.client.components()) == 2
     assert len(sp.outage.swallowed) == 1
     assert len(sp.clock.sleeps) == 1
+
+
+async def test_a_lost_answer_to_a_status_change_is_sent_again(sp: Harness) -> None:
+    sp.outage.lose_answers = 1
+
+    component = await sp.client.update_component(SEARCH, "partial_outage")
+
+    assert component.status == "partial_outage"
+    assert len(sp.sent("PATCH")) == 2
+
+
+async def test_a_lost_answer_to_an_update_is_not_posted_twice(sp: Harness) -> None:
+    created = await sp.client.create_incident(name="Slow", status="investigating", body="Slow.")
+    sp.outage.lose_answers = 1
+
+    with pytest.raises(ProviderError) as caught:
+        await sp.client.update_incident(created.id, body="Still slow.")
+
+    assert caught.value.retryable
+    assert len((await sp.client.incident(created.id)).updates) == 2
+
+
+async def test_paging_stops_when_the_server_ignores_the_page(sp: Harness) -> None:
+    for number in range(150):
+        sp.fake.add_component(f"edge-{number}")
+    sp.outage.ignore_page = True
+
+    components = await sp.client.components()
+
+    assert len(components) == 100  # what the server gives, once, not forever
+    assert len(sp.sent("GET")) == 2

@@ -132,6 +132,7 @@ class StatuspageClient:
             "PATCH",
             f"/components/{component_id}",
             json={"component": {"status": status}},
+            idempotent=True,  # setting a status twice leaves it set: safe to resend
         )
         return self._parse(self._json(response), "component", parse_component)
 
