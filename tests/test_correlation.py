@@ -14,18 +14,21 @@ import pytest
 import yaml
 from am_harness import am_binary, running_alertmanager, wait_for
 
-from oncall_tui.clock import SystemClock
+from oncall_tui.clock import FrozenClock, SystemClock
 from oncall_tui.engine.correlation import (
     Correlator,
     RouteConfigError,
     go_quote,
     group_dedup_key,
     labelset_string,
+    learn_from_log,
+    learn_routes,
     parse_route_tree,
     template_from_group,
 )
 from oncall_tui.models import Alert, AlertState, Incident, LogEntry
 from oncall_tui.providers.alertmanager import AlertmanagerClient, PostableAlert
+from oncall_tui.store import Store
 from oncall_tui.webhooks import (
     AlertmanagerNotification,
     WebhookAlert,
@@ -167,6 +170,41 @@ def test_log_entries_of_the_intake_replay_into_the_correlator() -> None:
     assert correlator.group_keys_of(alert("fp", {"alertname": "A"})) == (key,)
 
 
+async def test_a_restart_relearns_groups_from_the_logged_webhooks(tmp_path: Path) -> None:
+    clock = FrozenClock(T0)
+    store = await Store.open(tmp_path / "log.db", clock=clock)
+    try:
+        for n, fingerprints in enumerate((["a", "b"], ["c"])):
+            await store.append(
+                "alertmanager",
+                "webhook",
+                "firing",
+                data={
+                    "group_key": f'{{}}:{{alertname="G{n}"}}',
+                    "receiver": "default",
+                    "group_labels": {"alertname": f"G{n}"},
+                    "alerts": [{"fingerprint": fp, "status": "firing"} for fp in fingerprints],
+                },
+            )
+        await store.append("pagerduty", "webhook", "incident.triggered", data={"event": {}})
+        correlator = Correlator()
+        assert await learn_from_log(correlator, store, since=T0 - timedelta(hours=1)) == 2
+    finally:
+        await store.close()
+    assert correlator.group_keys_of(alert("b", {})) == ('{}:{alertname="G0"}',)
+    assert correlator.group_keys_of(alert("c", {})) == ('{}:{alertname="G1"}',)
+    # The template learned from G0 also places an alert seen only by polling.
+    assert correlator.group_keys_of(alert("z", {"alertname": "G7"}, ("default",))) == (
+        '{}:{alertname="G7"}',
+    )
+
+
+async def test_an_unreachable_alertmanager_teaches_no_routes() -> None:
+    async with httpx.AsyncClient(timeout=1.0) as http:
+        client = AlertmanagerClient("down", "http://127.0.0.1:9", http, clock=SystemClock())
+        assert not await learn_routes(Correlator(), client)
+
+
 def test_the_correlator_stays_bounded() -> None:
     correlator = Correlator(max_fingerprints=100)
     for n in range(1000):
@@ -286,6 +324,9 @@ async def test_derived_group_keys_are_the_ones_alertmanager_sends(
 
             await wait_for(all_groups, what="a notification for every group", within=20)
             polled = await client.alerts()
+            # The running configuration, as Alertmanager reports it, gives the same tree.
+            from_status = Correlator()
+            assert await learn_routes(from_status, client)
     finally:
         await server.stop()
 
@@ -300,6 +341,7 @@ async def test_derived_group_keys_are_the_ones_alertmanager_sends(
     from_routes.use_routes(config)
     for item in polled:
         assert set(from_routes.group_keys_of(item)) == seen[item.fingerprint], item.labels
+        assert set(from_status.group_keys_of(item)) == seen[item.fingerprint], item.labels
 
     # From one notification per receiver, a polled alert's receivers lead to its keys.
     learned = Correlator()

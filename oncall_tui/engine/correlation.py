@@ -33,12 +33,14 @@ import hashlib
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from datetime import datetime
+from typing import Any, Protocol
 
 import yaml
 
 from oncall_tui.matchers import MatcherSyntaxError, matches_all, parse_matchers
-from oncall_tui.models import Alert, Incident, LogEntry, Matcher
+from oncall_tui.models import Alert, AlertmanagerStatus, Incident, LogEntry, Matcher
+from oncall_tui.providers.http import ProviderError
 from oncall_tui.webhooks import AlertmanagerNotification
 
 MAX_FINGERPRINTS = 50_000
@@ -372,3 +374,51 @@ class Correlator:
             self._by_hash[digest] = group_key
             if len(self._by_hash) > self._max:
                 self._by_hash.pop(next(iter(self._by_hash)))
+
+
+# --- warming up --------------------------------------------------------------------------------
+
+
+class _LogReader(Protocol):
+    async def entries(
+        self,
+        *,
+        since: datetime | None = None,
+        sources: Sequence[str] = (),
+        kinds: Sequence[str] = (),
+        limit: int = 1000,
+        newest_first: bool = True,
+    ) -> list[LogEntry]: ...
+
+
+class _StatusReader(Protocol):
+    async def status(self) -> AlertmanagerStatus: ...
+
+
+async def learn_from_log(
+    correlator: Correlator, store: _LogReader, *, since: datetime, limit: int = 5000
+) -> int:
+    """Replay the Alertmanager webhooks logged since `since` (after a restart); returns how many."""
+    entries = await store.entries(
+        since=since, sources=["alertmanager"], kinds=["webhook"], limit=limit, newest_first=False
+    )
+    return sum(1 for entry in entries if correlator.record_log_entry(entry))
+
+
+async def learn_routes(correlator: Correlator, client: _StatusReader) -> bool:
+    """Take the routing tree from one Alertmanager's running configuration; False if unusable.
+
+    Never raises for a peer that is down or a configuration we cannot read: notifications
+    still teach the keys then.
+    """
+    try:
+        status = await client.status()
+    except ProviderError:
+        return False
+    if not status.config_yaml:
+        return False
+    try:
+        correlator.use_routes(status.config_yaml)
+    except RouteConfigError:
+        return False
+    return True
