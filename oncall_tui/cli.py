@@ -287,11 +287,21 @@ async def _run_dashboard(config: Config, clock: Clock) -> int:
 
     engine = Engine(config, clock=clock, read_only=config.read_only)
     await engine.start()
+    loop = asyncio.get_running_loop()
+    hangups: list[signal.Signals] = []
     try:
         app = make_app(config, engine, clock)
+        # A closed terminal or a `kill` ends the dashboard the same way as `q`, so the engine
+        # saves its snapshot and the sandbox removes what it started.
+        for sig in (signal.SIGHUP, signal.SIGTERM):
+            with contextlib.suppress(NotImplementedError, RuntimeError):
+                loop.add_signal_handler(sig, app.exit)
+                hangups.append(sig)
         await app.run_async()
         return app.return_code or 0
     finally:
+        for sig in hangups:
+            loop.remove_signal_handler(sig)
         await engine.stop()
 
 
