@@ -455,12 +455,11 @@ def fire_labels(
 
 def cmd_fire(args: argparse.Namespace) -> int:
     config = _load(args)
-    if args.to != "alertmanager":
-        name = "PagerDuty" if args.to == "pagerduty" else "Opsgenie"
+    if args.to == "opsgenie":
+        raise CliError("--to opsgenie: not available yet — Opsgenie support is coming", EXIT_CONFIG)
+    if args.to == "pagerduty" and (config.pagerduty is None or not config.pagerduty.routing_key):
         raise CliError(
-            f"--to {args.to}: not available yet — PagerDuty/Opsgenie support is coming "
-            f"(firing straight at {name})",
-            EXIT_CONFIG,
+            "--to pagerduty: no Events API key configured (pagerduty.routing_key)", EXIT_CONFIG
         )
     if args.wait:
         raise CliError(
@@ -473,6 +472,8 @@ def cmd_fire(args: argparse.Namespace) -> int:
     labels, annotations = fire_labels(
         config, args.preset, _pairs(args.label, "label"), _pairs(args.annotation, "annotation")
     )
+    if args.to == "pagerduty":
+        return _run(_fire_pagerduty(config, labels, annotations, SystemClock()))
     return _run(_fire(config, labels, annotations, SystemClock()))
 
 
@@ -508,6 +509,55 @@ async def _fire(
             {"labels": labels, "annotations": annotations, "sent_to": sent},
         )
     return EXIT_RUNTIME if failed else 0
+
+
+async def _fire_pagerduty(
+    config: Config, labels: dict[str, str], annotations: dict[str, str], clock: Clock
+) -> int:
+    """Trigger the alert straight through PagerDuty's Events API; print its dedup_key."""
+    from oncall_tui.providers.http import ProviderError, make_http_client
+    from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient, event_severity
+
+    pagerduty = config.pagerduty
+    if pagerduty is None or pagerduty.routing_key is None:  # checked before; for the types
+        raise CliError("--to pagerduty: no Events API key configured", EXIT_CONFIG)
+    async with make_http_client(timeout=10.0) as http:
+        events = PagerDutyEventsClient(
+            pagerduty.events_url, pagerduty.routing_key.get_secret_value(), http, clock=clock
+        )
+        try:
+            dedup_key = await events.trigger(
+                summary=annotations["summary"],
+                source=labels.get("instance") or labels.get("service") or PROG,
+                severity=event_severity(labels.get("severity", "")),
+                custom_details={
+                    "labels": labels,
+                    "annotations": annotations,
+                    "fired_by": config.actor,
+                },
+                component=labels.get("service", ""),
+                group=labels.get("team", ""),
+                class_=labels["alertname"],
+            )
+        except ProviderError as exc:
+            _err(f"pagerduty: not sent: {exc.message}")
+            return EXIT_RUNTIME
+    _out(f"pagerduty: triggered {_label_text(labels)}")
+    _out(f"dedup_key: {dedup_key}")
+    await _log_quietly(
+        config,
+        clock,
+        "operator",
+        "alert.fired",
+        f"fired test alert {labels['alertname']} to PagerDuty",
+        {
+            "labels": labels,
+            "annotations": annotations,
+            "sent_to": ["pagerduty"],
+            "dedup_key": dedup_key,
+        },
+    )
+    return 0
 
 
 def _label_text(labels: dict[str, str]) -> str:

@@ -154,8 +154,8 @@ def test_check_config_summary_never_shows_secrets(
     [
         (["handoff"], "handoff: not available yet"),
         (["log", "export", "P123"], "log export: not available yet"),
-        (["fire", "--to", "pagerduty"], "PagerDuty/Opsgenie support is coming"),
-        (["fire", "--to", "opsgenie"], "PagerDuty/Opsgenie support is coming"),
+        (["fire", "--to", "pagerduty"], "no Events API key configured (pagerduty.routing_key)"),
+        (["fire", "--to", "opsgenie"], "Opsgenie support is coming"),
         (["fire", "--wait"], "not available yet"),
         (["fire", "no such preset"], "no test alert preset named 'no such preset'"),
         (["fire", "--label", "novalue"], "expected KEY=VALUE"),
@@ -371,3 +371,72 @@ async def test_commands_other_than_the_dashboard_never_load_textual(tmp_path: Pa
     out, _ = await asyncio.wait_for(process.communicate(), timeout=60)
     assert process.returncode == 0
     assert out.decode().strip().splitlines()[-1] == "[]"
+
+
+# -- fire --to pagerduty ----------------------------------------------------------------------
+
+
+async def test_fire_to_pagerduty_triggers_an_event_and_prints_its_dedup_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import JSONResponse
+    from starlette.routing import Route
+
+    routing_key = "R0123456789abcdef0123456789abcd"
+    received: list[dict[str, object]] = []
+
+    async def enqueue(request: Request) -> JSONResponse:
+        event = json.loads(await request.body())
+        received.append(event)
+        if event.get("routing_key") != routing_key:
+            return JSONResponse({"status": "invalid event", "message": "bad key"}, 400)
+        reply = {"status": "success", "message": "Event processed", "dedup_key": event["dedup_key"]}
+        return JSONResponse(reply, 202)
+
+    app = Starlette(routes=[Route("/v2/enqueue", enqueue, methods=["POST"])])
+    server = WebhookServer(app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        pagerduty = {"routing_key": routing_key, "events_url": f"http://{server.address}"}
+        path = write_config(tmp_path, "http://127.0.0.1:1", pagerduty=pagerduty)
+        argv = ["fire", "payment-service down", "--to", "pagerduty", "--label", "instance=pay-1"]
+        code = await run_main("--config", str(path), *argv)
+    finally:
+        await server.stop()
+    assert code == 0
+    [event] = received
+    assert event["event_action"] == "trigger"
+    assert event["payload"] == {
+        "summary": "payment-service is down",
+        "source": "pay-1",
+        "severity": "critical",
+        "timestamp": event["payload"]["timestamp"],  # type: ignore[index]
+        "component": "payment-service",
+        "class": "ServiceDown",
+        "custom_details": {
+            "labels": {**PRESET["labels"], "instance": "pay-1"},  # type: ignore[dict-item]
+            "annotations": PRESET["annotations"],
+            "fired_by": "ops@example.com",
+        },
+    }
+    out = capsys.readouterr().out
+    assert f"dedup_key: {event['dedup_key']}" in out
+    assert routing_key not in out
+    assert await run_main("--config", str(path), "log", "--json", "--source", "operator") == 0
+    [entry] = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert entry["kind"] == "alert.fired"
+    assert entry["data"]["dedup_key"] == event["dedup_key"]
+
+
+async def test_fire_to_an_unreachable_pagerduty_exits_1_without_the_key(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    routing_key = "R0123456789abcdef0123456789abcd"
+    pagerduty = {"routing_key": routing_key, "events_url": f"http://127.0.0.1:{closed_port()}"}
+    path = write_config(tmp_path, "http://127.0.0.1:1", pagerduty=pagerduty)
+    assert await run_main("--config", str(path), "fire", "--to", "pagerduty") == 1
+    err = capsys.readouterr().err
+    assert err.startswith("oncall-tui: pagerduty: not sent: connection refused")
+    assert routing_key not in err
