@@ -13,6 +13,9 @@ API-NOTES.md section 0 (the files are never edited):
 - PagerDuty's spec validator is off (a broken `default` in an unused parameter);
 - Statuspage: `metadata` type `Object` -> `object`, `PartialStartDate`/`PartialEndDate` -> `string`;
 - Statuspage 420/429 answers are not validated (the spec declares neither).
+Beyond section 0: PagerDuty `Oncall.user`/`escalation_policy`/`schedule` may also be the full
+object (what `include[]` does, as `Incident.assignments[].assignee` already allows), and an error
+status an operation does not declare is checked against PagerDuty's shared error body.
 
 How request URLs map onto the specs' servers: only the path matters, the host is ignored.
 - "pagerduty-rest" (server https://api.pagerduty.com): `api_url` is the fake's origin and paths
@@ -130,6 +133,15 @@ def _fix_pagerduty_rest(spec: dict[str, Any]) -> None:
             ref = node.get("$ref")
             if isinstance(ref, str) and ref.startswith("#/"):
                 pending.append(_resolve(spec, ref))
+    # GET /oncalls documents include[]=users/escalation_policies/schedules, which put the full
+    # objects where the schema only allows references; Incident.assignments[].assignee already
+    # says oneOf [UserReference, User], so the same is allowed here.
+    oncall = spec["components"]["schemas"]["Oncall"]["properties"]
+    for name, full in (("user", "User"), ("escalation_policy", "EscalationPolicy")):
+        oncall[name] = {"oneOf": [oncall[name], {"$ref": f"#/components/schemas/{full}"}]}
+    oncall["schedule"] = {
+        "oneOf": [*oncall["schedule"]["oneOf"], {"$ref": "#/components/schemas/Schedule"}]
+    }
     # The broken default ("20 - incident_summary" on an integer) would fail spec validation if on.
     param = spec["components"]["parameters"].get("sre_memories_limit", {})
     param.get("schema", {}).pop("default", None)
@@ -439,18 +451,27 @@ class ValidatingTransport(httpx.AsyncBaseTransport):
     """Validates every request and response passing through to `inner`."""
 
     def __init__(
-        self, inner: httpx.AsyncBaseTransport, validator: SpecValidator, *, mount: str = ""
+        self,
+        inner: httpx.AsyncBaseTransport,
+        validator: SpecValidator,
+        *,
+        mount: str = "",
+        check_requests: bool = True,
     ) -> None:
+        """`check_requests=False` is for tests that send a deliberately invalid request to see
+        how a fake refuses it: the answer is still checked."""
         self.inner = inner
         self.validator = validator
         self.mount = mount
+        self.check_requests = check_requests
         self.violations: list[SpecViolation] = []
         self.exchanges: list[tuple[str, str, int]] = []
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         await request.aread()
         try:
-            self.validator.check_request(request, mount=self.mount)
+            if self.check_requests:
+                self.validator.check_request(request, mount=self.mount)
         except SpecViolation as exc:
             self.violations.append(exc)
             raise
