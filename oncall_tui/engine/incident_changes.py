@@ -59,16 +59,19 @@ def diff_incidents(old: Mapping[str, Incident], new: Sequence[Incident]) -> Inci
     by_status = {"triggered": triggered, "acknowledged": acknowledged, "resolved": resolved}
     for incident in new:
         before = old.get(incident.id)
-        if before is None or before.status != incident.status:
+        climbed = (
+            before is not None
+            and before.escalation_level is not None
+            and incident.escalation_level is not None
+            and incident.escalation_level > before.escalation_level
+        )
+        if before is None or (before.status != incident.status and not climbed):
             bucket = by_status.get(incident.status)
             if bucket is not None:
                 bucket.append(incident)
             continue
-        if (
-            before.escalation_level is not None
-            and incident.escalation_level is not None
-            and incident.escalation_level > before.escalation_level
-        ):
+        if climbed:
+            # Escalating re-triggers an acknowledged incident; the climb is the news.
             escalated.append(incident)
         elif (
             before.assignee_ids != incident.assignee_ids
