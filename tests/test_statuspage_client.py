@@ -152,6 +152,16 @@ async def test_unknown_component_is_a_final_error(sp: Harness) -> None:
     assert "could not be found" in caught.value.message
 
 
+async def test_ids_stay_one_path_segment(sp: Harness) -> None:
+    with pytest.raises(ProviderError) as caught:
+        await sp.client.update_component(f"{SEARCH}/../{PAYMENT}?x", "major_outage")
+
+    assert caught.value.status == 404
+    assert sp.fake.component_status(SEARCH) == "operational"
+    assert sp.fake.component_status(PAYMENT) == "operational"
+    assert len(sp.transport.exchanges) == 1
+
+
 async def test_unknown_status_is_refused_before_anything_is_sent(sp: Harness) -> None:
     with pytest.raises(ProviderError) as caught:
         await sp.client.update_component(SEARCH, "down")

@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from types import MappingProxyType
 from typing import Any, TypeVar
+from urllib.parse import quote
 
 import httpx
 
@@ -130,7 +131,7 @@ class StatuspageClient:
         _check_choice(status, COMPONENT_STATUSES, "component status")
         response = await self._request(
             "PATCH",
-            f"/components/{component_id}",
+            f"/components/{_segment(component_id)}",
             json={"component": {"status": status}},
             idempotent=True,  # setting a status twice leaves it set: safe to resend
         )
@@ -160,7 +161,7 @@ class StatuspageClient:
 
     async def incident(self, incident_id: str) -> StatusIncidentDetail:
         """GET /pages/{page_id}/incidents/{id} with its history."""
-        response = await self._request("GET", f"/incidents/{incident_id}")
+        response = await self._request("GET", f"/incidents/{_segment(incident_id)}")
         return self._parse(self._json(response), "incident", parse_incident_detail)
 
     async def create_incident(
@@ -229,7 +230,7 @@ class StatuspageClient:
         fields["deliver_notifications"] = deliver_notifications
         response = await self._request(
             "PATCH",
-            f"/incidents/{incident_id}",
+            f"/incidents/{_segment(incident_id)}",
             json={"incident": fields},
             idempotent=False,
             should_retry=lambda r: r.status_code in RATE_LIMITED,
@@ -259,7 +260,7 @@ class StatuspageClient:
             return await send(
                 self._http,
                 method,
-                f"{self.api_url}/pages/{self.page_id}{path}",
+                f"{self.api_url}/pages/{_segment(self.page_id)}{path}",
                 source=SOURCE,
                 clock=self._clock,
                 attempts=self.read_attempts if method == "GET" else self.write_attempts,
@@ -374,6 +375,11 @@ def _incident_fields(
 def _check_choice(value: str, allowed: Sequence[str], what: str) -> None:
     if value not in allowed:
         raise ProviderError(SOURCE, f"unknown {what} {value!r} (one of {', '.join(allowed)})")
+
+
+def _segment(identifier: str) -> str:
+    """An id as one path segment: a stray "/" or "?" (a typo in config) cannot change the path."""
+    return quote(identifier, safe="")
 
 
 def _item_id(item: Any) -> str:

@@ -145,7 +145,10 @@ class FakeStatuspage:
         """(method, path) of every request that reached the fake, rejected ones included."""
         for name, component_id in components.items():
             self.add_component(name, component_id=component_id)
-        self.app = Starlette(routes=[Mount("/v1", routes=self._routes())])
+        self.app = Starlette(
+            routes=[Mount("/v1", routes=self._routes())],
+            exception_handlers={404: _not_found, 405: _not_allowed},
+        )
 
     # -- test and sandbox controls ------------------------------------------------------------
 
@@ -591,6 +594,14 @@ class FakeStatuspage:
             "updated_at": _time(update.created_at),
             "wants_twitter_update": False,
         }
+
+
+async def _not_found(_request: Request, _exc: Exception) -> Response:
+    return _error(404, "The requested resource could not be found.")
+
+
+async def _not_allowed(_request: Request, _exc: Exception) -> Response:
+    return _error(405, "Method not allowed")
 
 
 def _error(status: int, message: str) -> JSONResponse:
