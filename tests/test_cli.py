@@ -384,7 +384,7 @@ async def test_fire_to_pagerduty_triggers_an_event_and_prints_its_dedup_key(
     from starlette.responses import JSONResponse
     from starlette.routing import Route
 
-    routing_key = "R0123456789abcdef0123456789abcd"
+    routing_key = "R0123456789abcdef0123456789abcde"
     received: list[dict[str, object]] = []
 
     async def enqueue(request: Request) -> JSONResponse:
@@ -433,7 +433,7 @@ async def test_fire_to_pagerduty_triggers_an_event_and_prints_its_dedup_key(
 async def test_fire_to_an_unreachable_pagerduty_exits_1_without_the_key(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    routing_key = "R0123456789abcdef0123456789abcd"
+    routing_key = "R0123456789abcdef0123456789abcde"
     pagerduty = {"routing_key": routing_key, "events_url": f"http://127.0.0.1:{closed_port()}"}
     path = write_config(tmp_path, "http://127.0.0.1:1", pagerduty=pagerduty)
     assert await run_main("--config", str(path), "fire", "--to", "pagerduty") == 1

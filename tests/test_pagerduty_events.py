@@ -28,7 +28,7 @@ from oncall_tui.providers.pagerduty_events import (
     event_severity,
 )
 
-ROUTING_KEY = "R0123456789abcdef0123456789abcd"  # 32 characters, as PagerDuty's are
+ROUTING_KEY = "R0123456789abcdef0123456789abcde"  # 32 characters, as PagerDuty's are
 EVENTS = "http://events.test"
 
 

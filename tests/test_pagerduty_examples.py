@@ -1,4 +1,4 @@
-"""providers/pagerduty.py: requests, parsing, paging, errors and rate limits.
+"""providers/pagerduty.py against the vendor's documented examples: requests, parsing, errors.
 
 Parsing is checked against PagerDuty's own documented examples, loaded from the published spec
 and served by `ExampleServer`, a small Starlette app that checks the headers PagerDuty insists

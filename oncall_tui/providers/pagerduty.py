@@ -171,8 +171,9 @@ class PagerDutyClient:
         """Every item of a classic-paginated list, up to `max_items` and PagerDuty's ceiling."""
         items: list[Any] = []
         offset = 0
+        limit = max(1, min(PAGE_LIMIT, max_items))
         while len(items) < max_items:
-            page_params = [*params, ("limit", str(PAGE_LIMIT)), ("offset", str(offset))]
+            page_params = [*params, ("limit", str(limit)), ("offset", str(offset))]
             data = await self._request("GET", path, params=page_params)
             page = data.get(key) if isinstance(data, dict) else None
             if not isinstance(page, list):
@@ -181,7 +182,7 @@ class PagerDutyClient:
             offset += len(page)
             # An empty page that claims more would loop forever; PagerDuty refuses offsets
             # past the ceiling, so the rest is not reachable this way.
-            if not data.get("more") or not page or offset + PAGE_LIMIT > OFFSET_CEILING:
+            if not data.get("more") or not page or offset + limit > OFFSET_CEILING:
                 break
         return items[:max_items]
 
