@@ -46,6 +46,8 @@ from openapi_core import Config, OpenAPI
 from openapi_core.datatypes import RequestParameters
 from openapi_core.templating.responses.exceptions import ResponseNotFound
 from openapi_schema_validator import OAS30ReadValidator
+from starlette.requests import Request
+from starlette.responses import Response
 from werkzeug.datastructures import Headers, ImmutableMultiDict
 
 SPECS_DIR = Path(__file__).resolve().parents[2] / "shared" / "specs"
@@ -496,3 +498,47 @@ class ValidatingTransport(httpx.AsyncBaseTransport):
 
     async def aclose(self) -> None:
         await self.inner.aclose()
+
+
+class ValidatingProxy:
+    """An ASGI app that passes every request to `app` through a ValidatingTransport.
+
+    For exchanges our tests do not send themselves, such as Alertmanager's calls to a fake:
+    serve this on a loopback port instead of the fake. A violation is recorded in
+    `transport.violations` and answered with 500 (the sender cannot raise for us), so tests
+    assert that list is empty at the end.
+    """
+
+    def __init__(self, app: Any, validator: SpecValidator) -> None:
+        self.transport = ValidatingTransport(httpx.ASGITransport(app=app), validator)
+        self._client = httpx.AsyncClient(transport=self.transport, base_url="http://proxied")
+
+    async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] != "http":
+            return
+        request = Request(scope, receive)
+        body = await request.body()
+        headers = [(k, v) for k, v in request.headers.items() if k.lower() != "host"]
+        try:
+            answer = await self._client.request(
+                request.method,
+                request.url.path,
+                params=list(request.query_params.multi_items()),
+                headers=headers,
+                content=body,
+            )
+            response = Response(
+                answer.content,
+                status_code=answer.status_code,
+                headers={
+                    k: v
+                    for k, v in answer.headers.items()
+                    if k.lower() not in ("content-length", "content-encoding", "transfer-encoding")
+                },
+            )
+        except SpecViolation as exc:
+            response = Response(str(exc), status_code=500)
+        await response(scope, receive, send)
+
+    async def aclose(self) -> None:
+        await self._client.aclose()

@@ -427,6 +427,8 @@ async def test_unacknowledged_incident_climbs_and_loops(env: Env) -> None:
     assert levels(env) == [1, 2, 3, 1, 2, 3, 1, 2, 3]
     escalations = [e for e in env.hooks.events() if e["event_type"] == "incident.escalated"]
     assert len(escalations) == 8
+    for body, headers in env.hooks.received:
+        assert verify_pagerduty_signature(body, headers["x-pagerduty-signature"], [SECRETS[1]])
     for event in escalations:
         assert event["agent"] is None
         assert event["data"]["number"] == 1
