@@ -13,6 +13,7 @@ import logging
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
+from datetime import timedelta
 from typing import Any
 
 import httpx
@@ -20,14 +21,15 @@ import httpx
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine.actions import (
-    KINDS_THAT_CHANGE,
     ActionRejected,
     ActionRequest,
     AlertmanagerActions,
 )
 from oncall_tui.engine.alerts import AlertChange, AlertmanagerSource
+from oncall_tui.engine.correlation import Correlator, learn_from_log, learn_routes
 from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.pagerduty_part import PagerDutyPart, pagerduty_configured
 from oncall_tui.events import (
     ActionChanged,
     AlertsRaised,
@@ -42,6 +44,8 @@ from oncall_tui.models import (
     ActionStatus,
     Alert,
     AlertState,
+    Incident,
+    IncidentNote,
     LogEntry,
     Matcher,
     Snapshot,
@@ -96,6 +100,8 @@ class Engine:
         self._alert_loops: list[PollLoop] = []
         self._restored_from_log = False
         self._am_actions: AlertmanagerActions | None = None
+        self._pagerduty: PagerDutyPart | None = None
+        self.correlator = Correlator()
 
     # -- listeners -----------------------------------------------------------------------------
 
@@ -161,9 +167,20 @@ class Engine:
         # The first save waits a full interval: right after start-up the dashboard is busy
         # showing the first poll, and the snapshot from the last run is still there.
         self._last_snapshot_save = self.clock.monotonic()
+        if pagerduty_configured(self.config):
+            self._pagerduty = PagerDutyPart(
+                self.config,
+                http=self._http,
+                clock=self.clock,
+                store=self.store,
+                emit=self._emit,
+                changed=self._publish,
+            )
         restored = await self.store.load_snapshot()
         if restored is not None:
             self._restored_from_log = True
+            if self._pagerduty is not None:
+                self._pagerduty.restore(restored)
             self._alerts.restore(restored.alerts, restored.silences)
             self._alerts.restore_health(restored.health)
             self.snapshot = replace(restored, restored=True)
@@ -181,7 +198,10 @@ class Engine:
             self._alert_loops.append(loop)
             self._spawn(loop.run(), f"poll-alertmanager-{name}")
         self._spawn(self._run_outbox(), "outbox")
-        self._publish(restored=restored is not None)
+        if self._pagerduty is not None:
+            self._pagerduty.start()
+        self._spawn(self._learn_correlation(), "learn-correlation")
+        self._publish()
 
     async def _start_listener(self) -> None:
         hooks = self.config.webhooks
@@ -216,10 +236,22 @@ class Engine:
             detail=self._server.address,
         )
 
+    async def _learn_correlation(self) -> None:
+        """Group keys from the last day's webhooks and the routing tree of a running peer."""
+        since = self.clock.now() - timedelta(days=1)
+        await learn_from_log(self.correlator, self.store, since=since)
+        assert self._alerts is not None
+        for cluster in self._alerts.clusters.values():
+            for peer in cluster.peers:
+                if await learn_routes(self.correlator, peer):
+                    return
+
     def _spawn(self, coro: Any, name: str) -> None:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def stop(self) -> None:
+        if self._pagerduty is not None:
+            await self._pagerduty.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -251,6 +283,8 @@ class Engine:
     def refresh_now(self) -> None:
         for loop in self._alert_loops:
             loop.wake()
+        if self._pagerduty is not None:
+            self._pagerduty.wake()
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -341,7 +375,7 @@ class Engine:
         if loud:
             self._emit(AlertsRaised(loud))
 
-    def _publish(self, *, restored: bool = False) -> None:
+    def _publish(self) -> None:
         assert self._alerts is not None
         health = (*self._alerts.health.values(), self._current_webhook_health())
         self.snapshot = replace(
@@ -350,8 +384,10 @@ class Engine:
             alerts=tuple(self._alerts.alerts),
             silences=tuple(self._alerts.silences),
             health=health,
-            restored=restored and not self._alerts.polled_once,
+            restored=self._restored_from_log and not self._alerts.polled_once,
         )
+        if self._pagerduty is not None:
+            self.snapshot = self._pagerduty.publish_into(self.snapshot)
         self._emit(SnapshotChanged(self.snapshot))
 
     def _current_webhook_health(self) -> SourceHealth:
@@ -372,7 +408,10 @@ class Engine:
     async def _on_webhook_entry(self, entry: LogEntry) -> None:
         self._webhook_health = replace(self._webhook_health, last_success=entry.at)
         self._emit(LogAppended(entry))
+        if self._pagerduty is not None and await self._pagerduty.on_log_entry(entry):
+            return
         if entry.source == "alertmanager" and entry.kind == "webhook":
+            self.correlator.record_log_entry(entry)
             # The push is a hint; the poll it triggers is what the screen shows.
             self.refresh_now()
 
@@ -389,6 +428,29 @@ class Engine:
 
     async def log_entries(self, **filters: Any) -> list[LogEntry]:
         return await self.store.entries(**filters)
+
+    @property
+    def pagerduty_configured(self) -> bool:
+        return self._pagerduty is not None
+
+    async def incident_notes(self, incident: Incident) -> list[IncidentNote]:
+        if self._pagerduty is None or incident.system != "pagerduty":
+            return []
+        return await self._pagerduty.incident_notes(incident)
+
+    async def reassign_targets(self, query: str = "") -> list[tuple[str, str, str]]:
+        if self._pagerduty is None:
+            return []
+        return await self._pagerduty.reassign_targets(query)
+
+    def alerts_for_incident(self, incident: Incident) -> list[Alert]:
+        return self.correlator.alerts_for_incident(incident, self.snapshot.alerts)
+
+    def incident_for_alert(self, alert: Alert) -> Incident | None:
+        return self.correlator.incident_for_alert(alert, self.snapshot.incidents)
+
+    def incidents_for_alert(self, alert: Alert) -> list[Incident]:
+        return self.correlator.incidents_for_alert(alert, self.snapshot.incidents)
 
     @property
     def clusters(self) -> list[str]:
@@ -409,7 +471,8 @@ class Engine:
             actor=self.config.actor,
             created_at=self.clock.now(),
         )
-        if self.read_only and request.kind in KINDS_THAT_CHANGE:
+        # Every action changes something somewhere: read-only refuses them all.
+        if self.read_only:
             return await self._finish(action, ActionStatus.FAILED, "refused: read-only mode")
         await self.store.put_action(action)
         await self.store.append(
@@ -434,7 +497,15 @@ class Engine:
         action = replace(action, attempts=action.attempts + 1)
         assert self._am_actions is not None
         try:
-            outcome = await self._am_actions.run(action.id, request)
+            if self._pagerduty is not None and self._pagerduty.handles(request):
+                outcome = await self._pagerduty.run(action.id, request)
+            elif request.kind.startswith("incident.") or request.params.get("to") not in (
+                None,
+                "alertmanager",
+            ):
+                raise ActionRejected(f"{request.kind}: that system is not configured")
+            else:
+                outcome = await self._am_actions.run(action.id, request)
         except ActionRejected as exc:
             return await self._finish(action, ActionStatus.FAILED, str(exc))
         except ProviderError as exc:
