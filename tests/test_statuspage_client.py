@@ -278,7 +278,7 @@ async def test_an_empty_update_is_refused_before_anything_is_sent(sp: Harness) -
 
 
 async def test_incidents_newest_first_limited_and_searched(sp: Harness) -> None:
-    for number in range(130):
+    for number in range(105):
         sp.clock.advance(1)
         await sp.client.create_incident(
             name=f"Incident {number}",
@@ -288,14 +288,14 @@ async def test_incidents_newest_first_limited_and_searched(sp: Harness) -> None:
     sp.transport.exchanges.clear()
 
     latest = await sp.client.incidents()
-    many = await sp.client.incidents(limit=120)
+    many = await sp.client.incidents(limit=102)
     stale = await sp.client.incidents(query="stale", limit=100)
 
-    assert [i.name for i in latest] == [f"Incident {n}" for n in range(129, 104, -1)]
-    assert len(many) == 120
-    assert many[-1].name == "Incident 10"
-    assert [i.name for i in stale] == [f"Incident {n}" for n in range(120, -1, -10)]
-    # 25 fit one request, 120 take two (100 per page), the search one.
+    assert [i.name for i in latest] == [f"Incident {n}" for n in range(104, 79, -1)]
+    assert len(many) == 102
+    assert many[-1].name == "Incident 3"
+    assert [i.name for i in stale] == [f"Incident {n}" for n in range(100, -1, -10)]
+    # 25 fit one request, 102 take two (100 per page), the search one.
     assert len(sp.sent("GET")) == 4
 
 
