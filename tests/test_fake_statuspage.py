@@ -19,6 +19,7 @@ from spec_check import SpecValidator, SpecViolation, ValidatingTransport
 
 from oncall_tui.clock import FrozenClock
 from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
+from oncall_tui.webhooks import WebhookServer
 
 API_KEY = "sp-test-key-8e1d0c7a55"
 PAGE_ID = "pgq4n8z2m6t1"
@@ -427,3 +428,28 @@ async def test_same_seed_same_ids(sp: Harness) -> None:
 
     assert again.json()["id"] == first["id"]
     assert len(first["id"]) == 12
+
+
+async def test_served_on_loopback_it_answers_the_same_over_real_http() -> None:
+    """As the sandbox serves it: uvicorn on 127.0.0.1, a free port, a real socket (420 included)."""
+    clock = FrozenClock(START)
+    fake = FakeStatuspage(clock=clock, api_key=API_KEY, page_id=PAGE_ID, components=COMPONENTS)
+    server = WebhookServer(fake.app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        transport = ValidatingTransport(
+            httpx.AsyncHTTPTransport(), SpecValidator.load("statuspage")
+        )
+        headers = {"Authorization": f"OAuth {API_KEY}"}
+        async with httpx.AsyncClient(
+            transport=transport, base_url=f"http://{server.address}", headers=headers
+        ) as http:
+            fake.fail_next(1)
+            limited = await http.get(f"{ROOT}/components")
+            created = await http.post(f"{ROOT}/incidents", json={"incident": {"name": "x"}})
+    finally:
+        await server.stop()
+
+    assert limited.status_code == 420
+    assert created.status_code == 201
+    assert transport.violations == []
