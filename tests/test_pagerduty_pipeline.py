@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,7 +27,8 @@ from starlette.routing import Route
 from oncall_tui.clock import SystemClock
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
-from oncall_tui.webhooks import WebhookServer
+from oncall_tui.sandbox.runner import Sandbox
+from oncall_tui.webhooks import AlertmanagerNotification, WebhookServer, make_webhook_app
 
 __all__ = ["am_binary"]
 
@@ -155,3 +156,89 @@ async def test_alert_group_pages_once_with_the_group_key_hash(
     [listed] = answer.json()["incidents"]
     assert listed["status"] == "triggered"
     assert listed["service"]["summary"] == "payment-service"
+
+
+class RecordingHandler:
+    """Stands behind oncall-tui's real webhook app (which verifies the signatures)."""
+
+    def __init__(self) -> None:
+        self.pagerduty: list[Mapping[str, Any]] = []
+        self.alertmanager: list[AlertmanagerNotification] = []
+        self.rejected: list[tuple[str, int, str]] = []
+
+    async def on_alertmanager(self, notification: AlertmanagerNotification, remote: str) -> None:
+        self.alertmanager.append(notification)
+
+    async def on_pagerduty(
+        self, event: Mapping[str, Any], delivery_id: str | None, remote: str
+    ) -> None:
+        self.pagerduty.append(event)
+
+    async def on_rejected(self, path: str, status: int, reason: str, remote: str) -> None:
+        self.rejected.append((path, status, reason))
+
+
+async def test_sandbox_pipeline_pages_escalates_and_signs_webhooks(
+    am_binary: str, tmp_path: Path
+) -> None:
+    """The sandbox's own wiring: Alertmanager -> fake PagerDuty -> signed webhooks -> listener.
+
+    time_scale 600 makes the Payments policy's 5-minute first level last half a second.
+    """
+    sandbox = Sandbox(
+        workdir=tmp_path / "sandbox",
+        backend="alertmanager",
+        scenario=False,
+        pagerduty_time_scale=600.0,
+    )
+    await sandbox.start()
+    handler = RecordingHandler()
+    try:
+        config = sandbox.config(log_path=tmp_path / "log.db")
+        assert config.pagerduty is not None
+        assert config.pagerduty.webhook_secret is not None
+        assert config.pagerduty.api_token is not None
+        secret = config.pagerduty.webhook_secret.get_secret_value()
+        token = sandbox.webhook_token
+        app = make_webhook_app(handler, alertmanager_token=token, pagerduty_secrets=[secret])
+        host, _, port = sandbox.listen.rpartition(":")
+        listener = WebhookServer(app, host, int(port))
+        await listener.start()
+        try:
+            async with httpx.AsyncClient(timeout=5.0) as http:
+                await post_alert(http, sandbox.alertmanager_urls[0], "a")
+
+            def kinds() -> list[str]:
+                return [str(event["event_type"]) for event in handler.pagerduty]
+
+            async def escalated() -> bool:
+                return "incident.escalated" in kinds() and bool(handler.alertmanager)
+
+            await wait_for(escalated, what="a signed incident.escalated webhook")
+        finally:
+            await listener.stop()
+        assert kinds()[0] == "incident.triggered"
+        assert handler.rejected == []  # every delivery passed the real signature check
+        group_key = handler.alertmanager[0].group_key
+        fake = sandbox.pagerduty
+        assert fake is not None
+        [incident] = fake.incidents
+        assert incident.incident_key == hashlib.sha256(group_key.encode()).hexdigest()
+
+        rest = httpx.AsyncClient(
+            transport=ValidatingTransport(
+                httpx.ASGITransport(app=fake.app), SpecValidator.load("pagerduty-rest")
+            ),
+            base_url=config.pagerduty.api_url,
+        )
+        headers = {
+            "Authorization": f"Token token={config.pagerduty.api_token.get_secret_value()}",
+            "Accept": "application/vnd.pagerduty+json;version=2",
+        }
+        async with rest:
+            answer = await rest.get("/incidents", headers=headers)
+        [listed] = answer.json()["incidents"]
+        assert listed["incident_key"] == incident.incident_key
+    finally:
+        await sandbox.stop()
+    assert sandbox.pagerduty is None

@@ -7,6 +7,13 @@ The listener's port is chosen before Alertmanager starts, because Alertmanager's
 name it; `config()` then gives a validated oncall-tui Config aimed at all of it, and
 `write_config()` the same as YAML for another process. `stop()` ends only what `start()`
 started.
+
+With `pagerduty=True` (the default) it also serves the fake PagerDuty on a loopback port before
+Alertmanager starts: Alertmanager's critical route pages it through `pagerduty_configs` (Events
+API v2), the fake escalates on a clock compressed by `pagerduty_time_scale` and sends signed
+webhooks v3 to the listener's `/webhooks/pagerduty`, and the config gets a `pagerduty:` section
+with the sandbox's throwaway token, routing key and webhook secret. The stand-in Alertmanager
+notifies only the webhook listener, so there incidents come from `fire --to pagerduty`.
 """
 
 from __future__ import annotations
@@ -31,6 +38,7 @@ from oncall_tui.sandbox.alertmanager_process import (
     alertmanager_config_yaml,
     find_alertmanager_binary,
 )
+from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
 from oncall_tui.sandbox.scenario import Scenario
 from oncall_tui.sandbox.standin import StandinAlertmanager
 from oncall_tui.webhooks import WebhookServer
@@ -40,6 +48,7 @@ log = logging.getLogger(__name__)
 HOST = "127.0.0.1"
 CLUSTER = "sandbox"
 OPERATOR = "Demo Operator"
+OPERATOR_EMAIL = "demo@example.com"
 
 TEST_ALERTS: list[dict[str, Any]] = [
     {
@@ -100,6 +109,8 @@ class Sandbox:
         scenario_interval: float = 5.0,
         listen_port: int | None = None,
         peers: int = 1,
+        pagerduty: bool = True,
+        pagerduty_time_scale: float = 30.0,
     ) -> None:
         if peers < 1:
             raise ValueError("a sandbox needs at least one Alertmanager")
@@ -124,6 +135,15 @@ class Sandbox:
         self._standins: list[StandinAlertmanager] = []
         self._servers: list[WebhookServer] = []
         self._scenario_task: asyncio.Task[None] | None = None
+        self._with_pagerduty = pagerduty
+        self._pagerduty_time_scale = pagerduty_time_scale
+        self.pagerduty: FakePagerDuty | None = None
+        self.pagerduty_url = ""
+        self._pagerduty_server: WebhookServer | None = None
+        # Throwaway credentials of this sandbox alone; the routing key has PagerDuty's 32 chars.
+        self.pagerduty_token = secrets.token_urlsafe(24)
+        self.pagerduty_routing_key = secrets.token_hex(16)
+        self.pagerduty_webhook_secret = secrets.token_urlsafe(24)
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -157,6 +177,8 @@ class Sandbox:
             self.workdir.mkdir(parents=True, exist_ok=True)
         self.listen = f"{HOST}:{self._listen_port or free_port()}"
         try:
+            if self._with_pagerduty:
+                await self._start_pagerduty()
             await self._start_alertmanager()
             if self._with_scenario:
                 self.scenario = Scenario(
@@ -171,6 +193,24 @@ class Sandbox:
         except BaseException:
             await self.stop()
             raise
+
+    async def _start_pagerduty(self) -> None:
+        fake = FakePagerDuty(
+            clock=self.clock,
+            api_token=self.pagerduty_token,
+            routing_keys=[self.pagerduty_routing_key],
+            webhook_url=f"http://{self.listen}/webhooks/pagerduty",
+            webhook_secrets=[self.pagerduty_webhook_secret],
+            time_scale=self._pagerduty_time_scale,
+            seed=self.seed,
+            operator_email=OPERATOR_EMAIL,
+        )
+        self.pagerduty = fake
+        server = WebhookServer(fake.app, HOST, 0)
+        await server.start()
+        self._pagerduty_server = server
+        self.pagerduty_url = f"http://{server.address}"
+        await fake.start()
 
     async def _start_alertmanager(self) -> None:
         if self._wanted_backend != "standin":
@@ -194,7 +234,10 @@ class Sandbox:
     async def _start_binary(self, binary: str) -> None:
         assert self.workdir is not None
         config = alertmanager_config_yaml(
-            webhook_url=self.webhook_url, webhook_token=self.webhook_token
+            webhook_url=self.webhook_url,
+            webhook_token=self.webhook_token,
+            pagerduty_events_url=self.pagerduty_url or None,
+            pagerduty_routing_key=self.pagerduty_routing_key,
         )
         clustered = self.peers > 1
         for index in range(self.peers):
@@ -242,10 +285,21 @@ class Sandbox:
             await server.stop()
         self._servers.clear()
         await self._stop_processes()
+        # After Alertmanager: it would otherwise page a fake that is gone.
+        await self._stop_pagerduty()
         self.alertmanager_urls = []
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
             self._own_workdir = False
+
+    async def _stop_pagerduty(self) -> None:
+        if self.pagerduty is not None:
+            await self.pagerduty.stop()
+            self.pagerduty = None
+        if self._pagerduty_server is not None:
+            await self._pagerduty_server.stop()
+            self._pagerduty_server = None
+        self.pagerduty_url = ""
 
     async def _stop_processes(self) -> None:
         # Later peers first: the first is the one the others joined.
@@ -270,8 +324,8 @@ class Sandbox:
         if not self.alertmanager_urls:
             raise SandboxError("sandbox not started")
         names = "abcdefgh"
-        return {
-            "operator": {"name": OPERATOR, "email": "demo@example.com"},
+        data: dict[str, Any] = {
+            "operator": {"name": OPERATOR, "email": OPERATOR_EMAIL},
             "alertmanagers": [
                 {"name": f"{CLUSTER}-{names[i]}", "url": url, "cluster": CLUSTER}
                 for i, url in enumerate(self.alertmanager_urls)
@@ -281,6 +335,15 @@ class Sandbox:
             "log": {"path": str(log_path or self.log_path)},
             "test_alerts": TEST_ALERTS,
         }
+        if self.pagerduty_url:
+            data["pagerduty"] = {
+                "api_token": self.pagerduty_token,
+                "routing_key": self.pagerduty_routing_key,
+                "webhook_secret": self.pagerduty_webhook_secret,
+                "api_url": self.pagerduty_url,
+                "events_url": self.pagerduty_url,
+            }
+        return data
 
     def config(self, *, log_path: Path | None = None) -> Config:
         """A validated Config pointing at this sandbox and its webhook listener."""
@@ -293,8 +356,9 @@ class Sandbox:
         header = (
             "# oncall-tui config for a local sandbox, written by `oncall-tui sandbox`.\n"
             "# It is valid only while that sandbox runs: its ports are chosen at start-up.\n"
-            "# The webhook token below is a random throwaway secret of this sandbox alone,\n"
-            "# so it is written here directly; real secrets belong in ${ENV} variables.\n"
+            "# The webhook token and PagerDuty keys below are random throwaway secrets of this\n"
+            "# sandbox alone, so they are written here directly; real secrets belong in ${ENV}\n"
+            "# variables.\n"
         )
         text = header + yaml.safe_dump(data, sort_keys=False)
         path.parent.mkdir(parents=True, exist_ok=True)
