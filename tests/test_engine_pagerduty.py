@@ -55,11 +55,18 @@ class ByHost(httpx.AsyncBaseTransport):
         # A slow network: the next incident list is answered, then held back until released.
         self.release: asyncio.Event | None = None
         self.holding = asyncio.Event()
+        self.lose_answers_to: set[tuple[str, str]] = set()  # (method, path suffix)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
         response = await self.routes[request.url.host].handle_async_request(request)
+        if any(
+            request.method == method and request.url.path.endswith(suffix)
+            for method, suffix in self.lose_answers_to
+        ):
+            # Applied by PagerDuty, but the answer never arrives.
+            raise httpx.ReadError("connection reset", request=request)
         release = self.release
         if release is not None and request.method == "GET" and request.url.path == "/incidents":
             self.release = None
@@ -335,6 +342,29 @@ async def test_escalate_climbs_once_per_action_and_stops_at_the_last_level(world
     with pytest.raises(ActionRejected, match="last level"):
         await act(world, "incident.escalate", 1, "e3")
     assert world.incident(1).escalation_level == 3
+
+
+async def test_retries_after_lost_answers_do_nothing_twice(world: World) -> None:
+    await world.source.poll_oncall()
+    await world.trigger()
+    await world.source.poll_incidents()
+    incident_id = world.incident(1).id
+    world.transport.lose_answers_to = {("PUT", incident_id), ("POST", "/notes")}
+    with pytest.raises(ProviderError) as lost:
+        await act(world, "incident.escalate", 1, "e1")
+    assert lost.value.retryable
+    with pytest.raises(ProviderError):
+        await act(world, "incident.note", 1, "n1", content="Rolling back the deploy")
+    world.transport.lose_answers_to = set()
+    # The outbox retries both actions with the same ids.
+    assert "already at level 2" in await act(world, "incident.escalate", 1, "e1")
+    assert "already" in await act(
+        world, "incident.note", 1, "n1", content="Rolling back the deploy"
+    )
+    notes = await world.part.incident_notes(world.incident(1))
+    assert [n.content for n in notes] == ["Rolling back the deploy"]
+    await world.source.poll_incidents()
+    assert world.incident(1).escalation_level == 2
 
 
 async def test_a_note_is_added_once_even_when_retried(world: World) -> None:

@@ -188,6 +188,10 @@ class PagerDutySource:
     def _current_oncalls(self, now: datetime) -> list[OnCall]:
         return [o for o in self.oncalls if o.start is None or o.start <= now]
 
+    def with_levels(self, incidents: Sequence[Incident]) -> list[Incident]:
+        """Unknown escalation levels filled from who is on call now (not from later shifts)."""
+        return with_escalation_levels(incidents, self._current_oncalls(self._clock.now()))
+
     async def poll_oncall(self) -> None:
         """Who is on call now at each level, who is next, and 7 days of shifts per schedule."""
         now = self._clock.now()
@@ -221,9 +225,7 @@ class PagerDutySource:
         self.oncalls = sorted(oncalls, key=lambda o: (o.policy, o.level, o.start or now, o.user))
         self.shifts = sorted(shifts, key=lambda s: (s.schedule, s.start, s.end or far))
         # Levels depend on who is on call where; fill those that were unknown.
-        self._incidents = {
-            i.id: i for i in with_escalation_levels(list(self._incidents.values()), self.oncalls)
-        }
+        self._incidents = {i.id: i for i in self.with_levels(list(self._incidents.values()))}
 
     def _mark(self, error: str) -> None:
         now = self._clock.now()
@@ -248,6 +250,8 @@ class PagerDutySource:
         pushed = incident_from_webhook(event)
         if pushed is None:
             return IncidentChange()
+        if self._service_ids and pushed.service_id not in self._service_ids:
+            return IncidentChange()  # a service this dashboard does not watch
         before = self._incidents.get(pushed.id)
         if (
             before is not None
@@ -256,16 +260,14 @@ class PagerDutySource:
             and pushed.last_change_at < before.last_change_at
         ):
             return IncidentChange()  # delivered late: what we know is newer
-        incident = self.apply_incident(pushed, event_type=event_type)
+        incident = self.apply_incident(pushed)
         return self._change_for(event_type, before, incident)
 
-    def apply_incident(self, incident: Incident, *, event_type: str = "") -> Incident:
+    def apply_incident(self, incident: Incident) -> Incident:
         """Take a newer view of one incident (from a webhook or an action's answer)."""
         before = self._incidents.get(incident.id)
         if incident.escalation_level is None:
-            incident = with_escalation_levels([incident], self._current_oncalls(self._clock.now()))[
-                0
-            ]
+            incident = self.with_levels([incident])[0]
         incident = _keep_known(incident, before)
         self._incidents[incident.id] = incident
         self._pushes += 1
@@ -422,7 +424,13 @@ class PagerDutyActions:
     async def _escalate(
         self, action_id: str, incident_id: str, params: Mapping[str, Any]
     ) -> Outcome:
-        known = self._known(incident_id) or await self._client.incident(incident_id)
+        known = self._known(incident_id)
+        if known is None or action_id in self._planned_level:
+            # Unknown here, or a retry: what PagerDuty says now, not what we saw before.
+            fresh = await self._client.incident(incident_id)
+            known = self._source.with_levels([fresh])[0]
+            if known.escalation_level is None and action_id in self._planned_level:
+                known = self._known(incident_id) or known
         if not known.is_open:
             raise ActionRejected(f"{incident_ref(known)} is resolved: nothing to escalate")
         current = known.escalation_level
