@@ -9,10 +9,13 @@ tests/test_pagerduty_examples.py.
 
 from __future__ import annotations
 
+import contextlib
 import itertools
+import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import httpx
 import pytest
@@ -24,6 +27,7 @@ from oncall_tui.providers.pagerduty import (
     ALREADY_ACKNOWLEDGED,
     ALREADY_RESOLVED,
     PagerDutyClient,
+    incident_from_webhook,
     pagerduty_error_code,
     with_escalation_levels,
 )
@@ -61,11 +65,16 @@ class Rig:
         return [exchange for exchange in self.rest.exchanges if exchange[1] == path]
 
 
-@pytest.fixture
-async def rig() -> AsyncIterator[Rig]:
+@contextlib.asynccontextmanager
+async def rig_for(**fake_options: Any) -> AsyncIterator[Rig]:
+    """Clients on a fresh fake, every exchange validated; no violation may be left over."""
     clock = RecordingClock()
     fake = FakePagerDuty(
-        clock=clock, api_token=TOKEN, routing_keys=[ROUTING_KEY], operator_email=EMAIL
+        clock=clock,
+        api_token=TOKEN,
+        routing_keys=[ROUTING_KEY],
+        operator_email=EMAIL,
+        **fake_options,
     )
     rest = ValidatingTransport(
         httpx.ASGITransport(app=fake.app), SpecValidator.load("pagerduty-rest")
@@ -86,6 +95,12 @@ async def rig() -> AsyncIterator[Rig]:
         )
     assert rest.violations == []
     assert events.violations == []
+
+
+@pytest.fixture
+async def rig() -> AsyncIterator[Rig]:
+    async with rig_for() as made:
+        yield made
 
 
 async def fire(rig: Rig, key: str, summary: str = "payment-service is down") -> str:
@@ -326,3 +341,42 @@ async def test_a_wrong_token_or_routing_key_is_refused_without_echoing_it(rig: R
             await events.trigger(summary="s", source="x", severity="info")
         assert (caught.value.status, caught.value.retryable) == (400, False)
         assert wrong_key not in str(caught.value)
+
+
+async def test_incidents_come_newest_first_and_a_direct_target_level_is_known(rig: Rig) -> None:
+    for n in range(3):
+        await fire(rig, f"order-{n}", f"alert {n}")
+        rig.clock.advance(60)
+    listed = await rig.client.incidents()
+    assert [i.title for i in listed] == ["alert 2", "alert 1", "alert 0"]
+    policy = (await rig.client.escalation_policies([listed[0].escalation_policy_id]))[0]
+    last = len(policy.rules)
+    await rig.client.escalate(listed[0].id, last)
+    fetched = await rig.client.incident(listed[0].id)
+    # The seeded policies end with a user targeted directly: the included policy tells the level.
+    assert fetched.assignee in policy.rules[-1].targets
+    assert fetched.escalation_level == last
+
+
+async def test_the_fakes_webhooks_describe_the_same_incident_as_rest() -> None:
+    bodies: list[bytes] = []
+
+    def receive(request: httpx.Request) -> httpx.Response:
+        bodies.append(request.content)
+        return httpx.Response(202)
+
+    hooks = httpx.AsyncClient(transport=httpx.MockTransport(receive))
+    url = "http://listener.test/webhooks/pagerduty"
+    async with hooks, rig_for(webhook_url=url, http=hooks) as rig:
+        await fire(rig, "group-11")
+        [incident] = await rig.client.incidents()
+        await rig.client.acknowledge(incident.id)
+        await rig.fake.tick()
+        me = await rig.client.me()
+    found = [incident_from_webhook(json.loads(body)) for body in bodies]
+    triggered, acknowledged = [f for f in found if f is not None][:2]
+    assert triggered.id == acknowledged.id == incident.id
+    assert (triggered.number, triggered.dedup_key) == (incident.number, incident.dedup_key)
+    assert triggered.assignee_ids == incident.assignee_ids
+    assert (triggered.status, acknowledged.status) == ("triggered", "acknowledged")
+    assert acknowledged.acknowledged_by == (me.name,)
