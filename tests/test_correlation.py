@@ -134,6 +134,16 @@ def test_a_notification_links_its_alerts_and_teaches_its_route() -> None:
     assert correlator.group_key_of(other) is None
 
 
+def test_a_group_seen_only_by_polling_still_names_its_key() -> None:
+    correlator = Correlator()
+    correlator.record_group('{}:{alertname="A"}', [], receiver="r", group_labels={"alertname": "A"})
+    polled = alert("fp", {"alertname": "B", "x": "1"}, ("r",))
+    pd = incident("P1", group_dedup_key('{}:{alertname="B"}'))
+    assert correlator.group_key_of(pd) is None
+    assert correlator.group_key_of(pd, [polled]) == '{}:{alertname="B"}'
+    assert correlator.group_key_of(pd) == '{}:{alertname="B"}'  # remembered
+
+
 def test_the_open_incident_wins_over_an_older_resolved_one() -> None:
     correlator = Correlator()
     key = '{}:{alertname="A"}'

@@ -456,7 +456,11 @@ async def test_restore_shows_the_last_incidents_and_logs_only_what_changed(
         emit=world.events.append,
         changed=lambda: None,
     )
-    fresh.restore(replace(saved, restored=True))
+    # Through the log file, as the engine keeps it between runs.
+    await world.store.save_snapshot(saved)
+    loaded = await world.store.load_snapshot()
+    assert loaded is not None
+    fresh.restore(loaded)
     assert [i.status for i in fresh.source.incidents] == ["triggered"]
     assert fresh.source.health.stale_since == T0
     assert fresh.source.health.reachable is None

@@ -356,11 +356,20 @@ class Correlator:
             return []
         return [a for a in alerts if incident.dedup_key in self.dedup_keys_of(a)]
 
-    def group_key_of(self, incident: Incident) -> str | None:
-        """The Alertmanager group key behind the incident, once a notification or poll showed it."""
+    def group_key_of(self, incident: Incident, alerts: Sequence[Alert] = ()) -> str | None:
+        """The Alertmanager group key behind the incident: from a notification, else derived
+        from one of `alerts` (pass the current alerts to cover groups seen only by polling)."""
         if not incident.dedup_key:
             return None
-        return self._by_hash.get(incident.dedup_key)
+        known = self._by_hash.get(incident.dedup_key)
+        if known is not None:
+            return known
+        for alert in alerts:
+            for key in self.group_keys_of(alert):
+                if self._hash(key) == incident.dedup_key:
+                    self._index(key)
+                    return key
+        return None
 
     def remember_derived(self, alerts: Sequence[Alert]) -> None:
         """Index the derived keys of polled alerts so `group_key_of` also knows their groups."""
