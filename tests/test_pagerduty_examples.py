@@ -674,3 +674,13 @@ def test_webhooks_about_other_things_are_not_incidents() -> None:
     del broken["event"]["data"]["status"]
     with pytest.raises(ValueError, match="status"):
         incident_from_webhook(broken)
+
+
+async def test_oncalls_at_a_future_moment_ask_for_that_moment_only(
+    client: PagerDutyClient, server: ExampleServer
+) -> None:
+    # PagerDuty's `until` defaults to now, and `until` before `since` is a 400.
+    later = datetime(2026, 3, 5, 9, 0, tzinfo=UTC)
+    await client.oncalls(since=later)
+    query = server.requests[0][2]
+    assert (query["since"], query["until"]) == ("2026-03-05T09:00:00Z", "2026-03-05T09:00:00Z")

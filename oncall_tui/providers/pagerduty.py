@@ -337,6 +337,8 @@ class PagerDutyClient:
         params.append(("include[]", "users"))
         if since is not None:
             params.append(("since", format_time(since)))
+            # `until` defaults to now at PagerDuty, and a future `since` past it is a 400.
+            until = since if until is None else until
         if until is not None:
             params.append(("until", format_time(until)))
         if earliest:
