@@ -52,13 +52,14 @@ class ByHost(httpx.AsyncBaseTransport):
     def __init__(self, routes: Mapping[str, httpx.AsyncBaseTransport]) -> None:
         self.routes = dict(routes)
         self.down = False  # a network failure, for staleness
+        self.unreachable_paths: set[str] = set()
         # A slow network: the next incident list is answered, then held back until released.
         self.release: asyncio.Event | None = None
         self.holding = asyncio.Event()
         self.lose_answers_to: set[tuple[str, str]] = set()  # (method, path suffix)
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        if self.down:
+        if self.down or request.url.path in self.unreachable_paths:
             raise httpx.ConnectError("connection refused", request=request)
         response = await self.routes[request.url.host].handle_async_request(request)
         if any(
@@ -436,6 +437,23 @@ async def test_pagerduty_down_keeps_incidents_marked_stale(world: World) -> None
     assert world.source.health.stale_since is None
     kinds = [e.kind for e in await world.store.entries(sources=["pagerduty"], newest_first=False)]
     assert kinds[-2:] == ["source.down", "source.up"]
+
+
+async def test_one_failing_endpoint_is_one_lasting_problem_not_a_flapping_one(
+    world: World,
+) -> None:
+    world.transport.unreachable_paths = {"/oncalls"}
+    for _ in range(2):
+        await world.part._poll_oncall()
+        await world.part._poll_incidents()
+        assert world.source.health.reachable is False
+        assert world.source.health.error.startswith("on-call: ")
+    kinds = [e.kind for e in await world.store.entries(sources=["pagerduty"], newest_first=False)]
+    assert [k for k in kinds if k.startswith("source.")] == ["source.down"]
+    world.transport.unreachable_paths = set()
+    await world.part._poll_oncall()
+    assert world.source.health.reachable is True
+    assert world.source.health.stale_since is None
 
 
 async def test_restore_shows_the_last_incidents_and_logs_only_what_changed(

@@ -100,6 +100,7 @@ class PagerDutySource:
         self._pushes = 0  # webhook events applied so far
         self._pushed_at: dict[str, int] = {}  # incident id -> push count when last pushed
         self._resolved_seen: dict[str, datetime] = {}  # incident id -> when we saw it resolved
+        self._errors: dict[str, str] = {}  # "incidents" / "on-call" -> the last poll's error
 
     @property
     def incidents(self) -> list[Incident]:
@@ -152,11 +153,11 @@ class PagerDutySource:
                     if exc.status != 404:
                         raise
         except ProviderError as exc:
-            self._mark(str(exc))
+            self._mark("incidents", str(exc))
             return IncidentChange()
         finally:
             self.polled_once = True
-        self._mark("")
+        self._mark("incidents", "")
         polled = with_escalation_levels(list(fetched.values()), self._current_oncalls(now))
         merged: dict[str, Incident] = {}
         for incident in polled:
@@ -211,9 +212,9 @@ class PagerDutySource:
                     if schedule.name in wanted:
                         shifts.extend(await self._client.shifts(schedule.id, now, now + LOOKAHEAD))
         except ProviderError as exc:
-            self._mark(str(exc))
+            self._mark("on-call", str(exc))
             return
-        self._mark("")
+        self._mark("on-call", "")
         seen: set[tuple[str, int, str, datetime | None]] = set()
         oncalls: list[OnCall] = []
         for oncall in [*current, *(o for o in upcoming if o.start is not None and o.start > now)]:
@@ -227,14 +228,27 @@ class PagerDutySource:
         # Levels depend on who is on call where; fill those that were unknown.
         self._incidents = {i.id: i for i in self.with_levels(list(self._incidents.values()))}
 
-    def _mark(self, error: str) -> None:
+    def _mark(self, facet: str, error: str) -> None:
+        """Record one poll's outcome. PagerDuty counts as reachable only while every kind of
+        poll works, so one failing endpoint (an on-call scope the token lacks) shows as one
+        lasting problem instead of flapping down and up with every other poll."""
         now = self._clock.now()
         old = self.health
-        if error:
-            stale_since = old.stale_since or old.last_success or now
-            self.health = replace(old, reachable=False, stale_since=stale_since, error=error)
+        self._errors[facet] = error
+        errors = [f"{name}: {text}" for name, text in self._errors.items() if text]
+        last_success = old.last_success if error else now
+        if errors:
+            self.health = replace(
+                old,
+                reachable=False,
+                last_success=last_success,
+                stale_since=old.stale_since or old.last_success or now,
+                error="; ".join(errors),
+            )
         else:
-            self.health = replace(old, reachable=True, last_success=now, stale_since=None, error="")
+            self.health = replace(
+                old, reachable=True, last_success=last_success, stale_since=None, error=""
+            )
 
     # -- pushes ------------------------------------------------------------------------------
 
