@@ -195,6 +195,23 @@ async def test_a_poll_shows_the_incident_an_alert_opened_and_logs_it(world: Worl
     assert not await world.source.poll_incidents()
 
 
+async def test_an_old_incident_resolved_between_polls_is_seen_resolved(world: World) -> None:
+    await world.trigger()
+    await world.source.poll_incidents()
+    world.clock.advance(3 * 3600)  # opened long before the window of recently resolved ones
+    client = PagerDutyEventsClient(EVENTS, ROUTING_KEY, world.http, clock=world.clock)
+    await client.resolve(group_dedup_key(GROUP_KEY))
+    incident_id = world.incident(1).id
+    change = await world.source.poll_incidents()
+    assert [i.status for i in change.resolved] == ["resolved"]
+    # Neither list had it any more: it was looked up by id.
+    assert ("GET", f"/incidents/{incident_id}", 200) in world.validating[0].exchanges
+    assert [i.status for i in world.source.incidents] == ["resolved"]  # kept for context
+    world.clock.advance(3601)
+    assert not await world.source.poll_incidents()
+    assert world.source.incidents == []
+
+
 async def test_the_part_logs_changes_and_notifies_only_news(world: World) -> None:
     await world.trigger()
     await world.part._poll_incidents()

@@ -141,17 +141,20 @@ class PagerDutySource:
                 statuses=("resolved",), service_ids=self._service_ids, since=now - RESOLVED_CONTEXT
             )
             fetched = {i.id: i for i in (*resolved, *open_now)}
-            vanished = [i for i in self._incidents.values() if i.is_open and i.id not in fetched][
-                :MAX_VANISHED_LOOKUPS
-            ]
-            for incident in vanished:
+            vanished = [i for i in self._incidents.values() if i.is_open and i.id not in fetched]
+            for incident in vanished[:MAX_VANISHED_LOOKUPS]:
                 # Resolved (or moved out of our services) since the last poll, but opened
                 # before the resolved window: ask for it, to know which.
                 try:
-                    fetched[incident.id] = await self._client.incident(incident.id)
+                    found = await self._client.incident(incident.id)
                 except ProviderError as exc:
                     if exc.status != 404:
                         raise
+                    continue
+                if not self._service_ids or found.service_id in self._service_ids:
+                    fetched[found.id] = found
+            for incident in vanished[MAX_VANISHED_LOOKUPS:]:
+                fetched[incident.id] = incident  # as it was: looked up by a later poll
         except ProviderError as exc:
             self._mark("incidents", str(exc))
             return IncidentChange()
@@ -222,9 +225,8 @@ class PagerDutySource:
             if key not in seen:
                 seen.add(key)
                 oncalls.append(oncall)
-        far = now + LOOKAHEAD + timedelta(days=1)
         self.oncalls = sorted(oncalls, key=lambda o: (o.policy, o.level, o.start or now, o.user))
-        self.shifts = sorted(shifts, key=lambda s: (s.schedule, s.start, s.end or far))
+        self.shifts = sorted(shifts, key=lambda s: (s.schedule, s.start, s.end))
         # Levels depend on who is on call where; fill those that were unknown.
         self._incidents = {i.id: i for i in self.with_levels(list(self._incidents.values()))}
 
