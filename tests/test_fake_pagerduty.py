@@ -425,6 +425,8 @@ async def test_unacknowledged_incident_climbs_and_loops(env: Env) -> None:
     # Two more rounds through the policy, then it stays at the last level.
     await env.advance(3600)
     assert levels(env) == [1, 2, 3, 1, 2, 3, 1, 2, 3]
+    [incident] = await env.incidents()
+    assert incident["pending_actions"] == []  # last level of the last loop: it stays there
     escalations = [e for e in env.hooks.events() if e["event_type"] == "incident.escalated"]
     assert len(escalations) == 8
     for body, headers in env.hooks.received:

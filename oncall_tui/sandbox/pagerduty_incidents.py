@@ -395,8 +395,8 @@ class IncidentBook:
         elif incident.loops_done < policy.num_loops:
             incident.loops_done += 1
             level = 1
-        else:
-            incident.next_escalation_at = None  # loops exhausted: it stays at the last level
+        else:  # loops exhausted (only reached when the policy changed meanwhile)
+            incident.next_escalation_at = None
             return
         incident.updated_at = at
         self._assign_level(incident, level, at)
@@ -407,7 +407,11 @@ class IncidentBook:
         incident.level = level
         users = self.directory.targets_at(policy, level, now)
         incident.assignments = [(now, user_id) for user_id in users]
-        incident.next_escalation_at = now + self.delay(policy.rules[level - 1].delay_minutes)
+        last = level == len(policy.rules) and incident.loops_done >= policy.num_loops
+        # At the last level of the last loop nothing is pending: it stays there.
+        incident.next_escalation_at = (
+            None if last else now + self.delay(policy.rules[level - 1].delay_minutes)
+        )
         self._page(incident, users, now)
 
     def _page(self, incident: Incident, user_ids: Sequence[str], now: datetime) -> None:
