@@ -30,6 +30,7 @@ from oncall_tui.engine.pagerduty_part import PagerDutyPart
 from oncall_tui.events import EngineEvent, IncidentsRaised
 from oncall_tui.models import Incident, LogEntry, Snapshot
 from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
 from oncall_tui.store import Store
@@ -395,6 +396,18 @@ async def test_a_note_is_added_once_even_when_retried(world: World) -> None:
     notes = await world.part.incident_notes(world.incident(1))
     assert [n.content for n in notes] == ["Looking into the card processor"]
     assert notes[0].user == "Demo Operator"
+    # PagerDuty's incident.annotated for our own note adds no second log line.
+    await world.deliver()
+    [logged] = await world.log("incident.note")
+    assert logged.summary.endswith(": Looking into the card processor")
+    # A colleague's note, pushed by PagerDuty, is logged with its author.
+    alice = PagerDutyClient(
+        API, TOKEN, world.http, clock=world.clock, from_email="alice.chen@example.com"
+    )
+    await alice.add_note(world.incident(1).id, "Card processor confirms an outage")
+    await world.deliver()
+    _ours, theirs = await world.log("incident.note")
+    assert theirs.summary.startswith("note by Alice Chen on #1 ")
 
 
 async def test_reassign_and_snooze(world: World) -> None:

@@ -101,6 +101,7 @@ class PagerDutySource:
         self._pushed_at: dict[str, int] = {}  # incident id -> push count when last pushed
         self._resolved_seen: dict[str, datetime] = {}  # incident id -> when we saw it resolved
         self._errors: dict[str, str] = {}  # "incidents" / "on-call" -> the last poll's error
+        self._note_ids: dict[str, None] = {}  # notes already logged (ours, or pushed before)
 
     @property
     def incidents(self) -> list[Incident]:
@@ -327,6 +328,8 @@ class PagerDutySource:
             at = self._clock.now()
         if incident is None:
             return IncidentChange()  # not one of ours (filtered service, or long resolved)
+        if not self.note_seen(str(data.get("id") or "")):
+            return IncidentChange()  # our own note, logged when we added it
         note = IncidentNote(
             id=str(data.get("id") or ""),
             content=str(data.get("content") or ""),
@@ -334,6 +337,17 @@ class PagerDutySource:
             created_at=at,
         )
         return IncidentChange(noted=((incident, note),))
+
+    def note_seen(self, note_id: str) -> bool:
+        """Remember a note; False if it was already known (so it is logged once)."""
+        if not note_id:
+            return True
+        if note_id in self._note_ids:
+            return False
+        self._note_ids[note_id] = None
+        if len(self._note_ids) > 10_000:
+            self._note_ids.pop(next(iter(self._note_ids)))
+        return True
 
     def edge(self, before: SourceHealth) -> bool | None:
         """True/False when reachability flipped since `before` (first success is not news)."""
@@ -524,7 +538,7 @@ class PagerDutyActions:
                 )
         note = await self._client.add_note(incident_id, content)
         known = self._known(incident_id)
-        if known is not None:
+        if known is not None and self._source.note_seen(note.id):
             self.applied = self.applied + IncidentChange(noted=((known, note),))
         name = incident_ref(known) if known else incident_id
         return Outcome(f"added a note to {name}", {"incident_id": incident_id, "note_id": note.id})
