@@ -1,9 +1,12 @@
 """PagerDuty inside the engine: clients, source, actions, poll loops, log rows and queries.
 
-The engine creates one `PagerDutyPart` when `pagerduty:` is configured with an API token, and
-delegates to it: its poll loops (`poll.incidents`, `poll.oncall`), the PagerDuty webhooks the
-intake logged, the incident actions and `alert.fire` to PagerDuty, what goes into the snapshot,
-and the queries the Incidents and On-call views make.
+The engine creates one `PagerDutyPart` when `pagerduty:` has an API token and delegates to it:
+`start()`/`stop()` run the `poll.incidents` and `poll.oncall` loops, `wake()` serves ctrl+r,
+`on_log_entry()` applies a PagerDuty webhook once the intake has logged it (before the listener
+answers 2xx), `handles()`/`run()` carry out incident actions and `alert.fire` to PagerDuty from
+the outbox, `publish_into()` puts incidents, on-calls, shifts and health into the snapshot, and
+`restore()` seeds all of that from the last snapshot. `changed` is called whenever something
+shown changed; `emit` receives IncidentsRaised.
 """
 
 from __future__ import annotations
