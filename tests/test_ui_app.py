@@ -23,8 +23,9 @@ from oncall_tui.engine import ActionRequest
 from oncall_tui.models import ActionStatus, AlertState
 from oncall_tui.sandbox.standin import format_time
 from oncall_tui.ui.alert_table import AlertTable
-from oncall_tui.ui.alerts import ACKNOWLEDGE_LATER, AlertsView
+from oncall_tui.ui.alerts import NOTHING_TO_ACKNOWLEDGE, AlertsView
 from oncall_tui.ui.app import OncallApp, make_app
+from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.details import AlertDetailsScreen
 from oncall_tui.ui.fire_form import FireAlertForm
 from oncall_tui.ui.header import SourceBar
@@ -333,7 +334,7 @@ async def test_ctrl_p_palette_lists_and_runs_actions(tmp_path: Path) -> None:
 async def test_read_only_hides_and_refuses_changing_actions(tmp_path: Path) -> None:
     async with dashboard(tmp_path, read_only=True) as (app, pilot, rig):
         shown = keys_on_screen(app)
-        assert "alerts-details" in shown
+        assert "details" in shown
         assert not shown & {"alerts-silence", "alerts-acknowledge", "fire-test-alert"}
         await pilot.press("s")
         assert not isinstance(app.screen, SilenceForm)
@@ -355,10 +356,38 @@ async def test_read_only_hides_and_refuses_changing_actions(tmp_path: Path) -> N
         assert rig.engine.read_only
 
 
-async def test_a_says_acknowledge_arrives_with_pagerduty(tmp_path: Path) -> None:
-    async with dashboard(tmp_path) as (app, pilot, _rig):
+async def test_a_on_an_alert_without_incident_silences_it_after_confirming(
+    tmp_path: Path,
+) -> None:
+    async with dashboard(tmp_path) as (app, pilot, rig):
+        await pilot.press("a")  # cursor on ServiceDown pay-2
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        body = plain(confirm.query_one("#confirm-body"))
+        assert "No open incident" in body
+        assert 'instance="pay-2:8080"' in body
+        assert "until the alert resolves" in body
+        await pilot.press("y")
+        await eventually(lambda: any(a.status == ActionStatus.DONE for a in app.finished_actions))
+        done = app.finished_actions[0]
+        assert done.kind == "silence.create"
+        assert done.params["until_resolved"] is True
+        await eventually(
+            lambda: any(
+                a.state == AlertState.SILENCED and a.labels.get("instance") == "pay-2:8080"
+                for a in rig.engine.snapshot.alerts
+            )
+        )
+
+
+async def test_a_with_silencing_off_and_no_incident_says_there_is_nothing_to_do(
+    tmp_path: Path,
+) -> None:
+    acknowledge = {"silence_alerts": False}
+    async with dashboard(tmp_path, acknowledge=acknowledge) as (app, pilot, _rig):
         await pilot.press("a")
-        assert any(ACKNOWLEDGE_LATER in m for m in messages(app))
+        assert not isinstance(app.screen, ConfirmScreen)
+        assert any(NOTHING_TO_ACKNOWLEDGE in m for m in messages(app))
 
 
 async def test_escape_clears_marks_then_filter(tmp_path: Path) -> None:

@@ -2,11 +2,16 @@
 
 The view owns the keys that act on alerts; the table under it owns the cursor. Actions apply to
 the marked alerts, or to the alert under the cursor when none is marked, and are captured by
-alert key at key press, so a refresh that moves the cursor cannot redirect them.
+alert key at key press, so a refresh that moves the cursor cannot redirect them. `a` acknowledges
+everywhere the alerts reached: their linked incidents and, per `acknowledge.silence_alerts`, a
+silence on their stable labels, after one confirmation that lists both.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, ClassVar
 
 from rich.text import Text
@@ -17,18 +22,101 @@ from textual.widget import Widget
 from textual.widgets import Input, Static
 
 from oncall_tui.clock import Clock
+from oncall_tui.config import Config
 from oncall_tui.engine import ActionRequest, Engine
 from oncall_tui.matchers import AlertFilter
-from oncall_tui.models import Alert, Snapshot
+from oncall_tui.models import Alert, AlertState, Incident, Matcher, Snapshot
 from oncall_tui.ui.alert_table import AlertTable
+from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.details import AlertDetailsScreen
+from oncall_tui.ui.incident_details import describe_incident
 from oncall_tui.ui.messages import SubmitActions
-from oncall_tui.ui.silence_form import SilenceForm
+from oncall_tui.ui.silence_form import SilenceForm, stable_matchers
 
-ACKNOWLEDGE_LATER = (
-    "Acknowledge arrives with PagerDuty/Opsgenie support. "
-    "Until then, press s to silence the alert in Alertmanager."
+# An acknowledged alert is silenced "until it resolves"; Alertmanager silences need an end, so
+# the silence lasts a shift and says why (`until_resolved` lets the engine expire it earlier).
+ACK_SILENCE_SECONDS = 12 * 3600
+NOTHING_TO_ACKNOWLEDGE = (
+    "Nothing to acknowledge: no open incident links to these alerts, and "
+    "acknowledge.silence_alerts is off (press s to silence them)."
 )
+
+
+@dataclass(frozen=True, slots=True)
+class AcknowledgePlan:
+    """What `a` on alerts will do: incidents to acknowledge, silences to create."""
+
+    alerts: tuple[Alert, ...]
+    incidents: tuple[Incident, ...]  # open and not yet acknowledged
+    already: tuple[Incident, ...]  # linked, but already acknowledged
+    silences: tuple[tuple[str, tuple[Matcher, ...]], ...]  # (cluster, matchers)
+    requests: tuple[ActionRequest, ...]
+
+    @property
+    def title(self) -> str:
+        count = len(self.alerts)
+        return f"Acknowledge {count} alert{'s' if count != 1 else ''}?"
+
+    @property
+    def description(self) -> str:
+        parts = []
+        if self.incidents:
+            parts.append(f"acknowledge {len(self.incidents)} incident(s)")
+        if self.silences:
+            parts.append(f"create {len(self.silences)} silence(s)")
+        return ("; ".join(parts) or "nothing").capitalize()
+
+    def body(self, now: datetime) -> str:
+        lines: list[str] = []
+        if self.incidents:
+            lines.append(f"Acknowledge in PagerDuty ({len(self.incidents)}):")
+            lines.extend(f"  {describe_incident(i, now)}" for i in self.incidents)
+        else:
+            lines.append("No open incident to acknowledge is linked to these alerts.")
+        for incident in self.already:
+            number = f"#{incident.number} " if incident.number is not None else ""
+            who = ", ".join(incident.acknowledged_by) or "someone"
+            lines.append(f"  ({number}already acknowledged by {who})")
+        if self.silences:
+            hours = ACK_SILENCE_SECONDS // 3600
+            lines.append("")
+            lines.append(
+                f"Silence in Alertmanager ({len(self.silences)}), until the alert resolves "
+                f"(at most {hours}h):"
+            )
+            lines.extend(
+                f"  [{cluster}] {', '.join(str(m) for m in matchers)}"
+                for cluster, matchers in self.silences
+            )
+        return "\n".join(lines)
+
+
+def acknowledge_plan(
+    alerts: Sequence[Alert], linked: Sequence[Incident], config: Config
+) -> AcknowledgePlan:
+    """Acknowledge the incidents the alerts reached and, per config, silence the alerts."""
+    incidents = {i.key: i for i in linked if i.is_open}
+    fresh = tuple(i for i in incidents.values() if i.status == "triggered")
+    already = tuple(i for i in incidents.values() if i.status != "triggered")
+    requests = [ActionRequest("incident.acknowledge", i.key) for i in fresh]
+    silences: dict[tuple[str, tuple[Matcher, ...]], None] = {}
+    if config.acknowledge.silence_alerts:
+        for alert in alerts:
+            if alert.state == AlertState.ACTIVE:
+                matchers = stable_matchers(alert, config.acknowledge.stable_labels)
+                silences.setdefault((alert.cluster, matchers), None)
+    refs = " ".join(f"#{i.number}" for i in incidents.values() if i.number is not None)
+    comment = f"acknowledged by {config.actor}" + (f" (incident {refs})" if refs else "")
+    for cluster, matchers in silences:
+        params = {
+            "cluster": cluster,
+            "matchers": [str(m) for m in matchers],
+            "duration_seconds": ACK_SILENCE_SECONDS,
+            "comment": comment,
+            "until_resolved": True,
+        }
+        requests.append(ActionRequest("silence.create", cluster, params))
+    return AcknowledgePlan(tuple(alerts), fresh, already, tuple(silences), tuple(requests))
 
 
 class FilterInput(Input):
@@ -47,7 +135,7 @@ class AlertsView(Widget):
             "enter",
             "details",
             "Details",
-            id="alerts-details",
+            id="details",
             tooltip="Every label and annotation, runbook, receivers, linked incidents",
         ),
         Binding(
@@ -57,7 +145,7 @@ class AlertsView(Widget):
             id="alerts-filter",
             tooltip='Filter by matchers (service=~"pay.*") or by text',
         ),
-        Binding("space", "mark", "Mark", id="alerts-mark", tooltip="Mark or unmark the alert"),
+        Binding("space", "mark", "Mark", id="mark", tooltip="Mark or unmark the alert"),
         Binding(
             "s",
             "silence",
@@ -70,8 +158,7 @@ class AlertsView(Widget):
             "acknowledge",
             "Ack",
             id="alerts-acknowledge",
-            show=False,
-            tooltip="Acknowledge wherever the alert has reached (with PagerDuty/Opsgenie)",
+            tooltip="Acknowledge the linked incidents and silence the alerts, after confirming",
         ),
         Binding(
             "i",
@@ -246,8 +333,35 @@ class AlertsView(Widget):
         self.table.focus()
         self._show_status()
 
+    def _linked_incident(self, alert: Alert) -> Incident | None:
+        return None
+
     def action_acknowledge(self) -> None:
-        self.app.notify(ACKNOWLEDGE_LATER, title="Acknowledge", timeout=8)
+        targets = self._targets()
+        if not targets or self.engine.read_only:
+            return
+        plan = acknowledge_plan(
+            targets,
+            [i for a in targets if (i := self._linked_incident(a)) is not None],
+            self.engine.config,
+        )
+        if not plan.requests:
+            self.app.notify(NOTHING_TO_ACKNOWLEDGE, title="Acknowledge", timeout=8)
+            return
+        keys = {a.key for a in targets}
+
+        def done(confirmed: bool | None) -> None:
+            if not confirmed:
+                return
+            self.post_message(SubmitActions(plan.requests, plan.description))
+            self.table.marks.difference_update(keys)
+            self.table.refresh()
+            self._show_status()
+
+        self.app.push_screen(
+            ConfirmScreen(plan.title, plan.body(self.clock.now()), confirm_label="Acknowledge"),
+            done,
+        )
 
     def action_silence(self) -> None:
         targets = self._targets()

@@ -9,7 +9,7 @@ loop) and turns them into messages, so a slow paint only ever renders the newest
 from __future__ import annotations
 
 from collections.abc import Sequence
-from pathlib import Path
+from pathlib import Path, PurePath
 from typing import ClassVar
 
 from textual import on
@@ -22,15 +22,24 @@ from textual.widgets import ContentSwitcher, Footer
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine import ActionRequest, Engine
-from oncall_tui.events import ActionChanged, AlertsRaised, EngineEvent, SnapshotChanged
-from oncall_tui.models import Action, ActionStatus, Alert, Snapshot
+from oncall_tui.events import (
+    ActionChanged,
+    AlertsRaised,
+    EngineEvent,
+    IncidentsRaised,
+    SnapshotChanged,
+)
+from oncall_tui.models import Action, ActionStatus, Alert, Incident, Snapshot
 from oncall_tui.ui.alerts import AlertsView
-from oncall_tui.ui.commands import OperatorCommands, catalogue
+from oncall_tui.ui.commands import OperatorCommands, catalogue, node_commands
 from oncall_tui.ui.fire_form import FireAlertForm
-from oncall_tui.ui.header import SourceBar
+from oncall_tui.ui.header import SourceBar, ViewBar
 from oncall_tui.ui.help import HelpScreen
+from oncall_tui.ui.incident_details import incidents_raised
+from oncall_tui.ui.incidents import IncidentsView
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.notify import Notifier
+from oncall_tui.ui.oncall import OncallView
 from oncall_tui.ui.placeholders import PlaceholderView
 from oncall_tui.ui.silences import SilencesView
 
@@ -61,6 +70,12 @@ class AlertsArrived(Message):
         self.alerts = tuple(alerts)
 
 
+class IncidentsArrived(Message):
+    def __init__(self, incidents: Sequence[Incident]) -> None:
+        super().__init__()
+        self.incidents = tuple(incidents)
+
+
 class ActionUpdated(Message):
     def __init__(self, action: Action) -> None:
         super().__init__()
@@ -71,7 +86,9 @@ class OncallApp(App[None]):
     """One terminal for the night: alerts, silences, and (later) incidents and status page."""
 
     TITLE = "oncall-tui"
-    CSS_PATH = Path(__file__).with_name("app.tcss")
+    CSS_PATH: ClassVar[list[str | PurePath]] = [
+        Path(__file__).with_name(name) for name in ("app.tcss", "incidents.tcss", "oncall.tcss")
+    ]
     COMMANDS: ClassVar = App.COMMANDS | {OperatorCommands}
     BINDINGS: ClassVar[list[BindingType]] = [
         *(
@@ -126,10 +143,11 @@ class OncallApp(App[None]):
 
     def compose(self) -> ComposeResult:
         yield SourceBar(self.config, self.clock, id="header")
+        yield ViewBar(VIEWS, id="view-bar")
         with ContentSwitcher(initial="alerts", id="views"):
             yield AlertsView(self.engine, self.clock, id="alerts")
-            yield PlaceholderView("incidents", self.config, id="incidents")
-            yield PlaceholderView("oncall", self.config, id="oncall")
+            yield IncidentsView(self.engine, self.clock, id="incidents")
+            yield OncallView(self.engine, self.clock, id="oncall")
             yield PlaceholderView("statuspage", self.config, id="statuspage")
             yield SilencesView(self.engine, self.clock, id="silences")
             yield PlaceholderView("log", self.config, id="log")
@@ -144,6 +162,7 @@ class OncallApp(App[None]):
         self._apply_snapshot(self.engine.snapshot)
         self.set_interval(1.0, self._tick, name="clock-tick")
         self._focus_view("alerts")
+        self._show_view_bar()
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -168,8 +187,20 @@ class OncallApp(App[None]):
     def _tick(self) -> None:
         # Ages and "last refreshed" move on with the clock even when no data arrives.
         self.query_one(SourceBar).redraw()
-        if self.current_view == "alerts":
+        current = self.current_view
+        if current == "alerts":
             self.query_one(AlertsView).table.refresh()
+        elif current == "incidents":
+            self.query_one(IncidentsView).tick()
+        elif current == "oncall":
+            self.query_one(OncallView).tick()
+
+    def _show_view_bar(self) -> None:
+        keys: dict[str, str] = {}
+        for command in node_commands(self, self, ""):
+            if command.binding_id.startswith("view-"):
+                keys[command.binding_id.removeprefix("view-")] = command.keys[0]
+        self.query_one(ViewBar).show(self.current_view, keys)
 
     # -- engine events -----------------------------------------------------------------------
 
@@ -178,6 +209,8 @@ class OncallApp(App[None]):
             self.post_message(SnapshotArrived(event.snapshot))
         elif isinstance(event, AlertsRaised):
             self.post_message(AlertsArrived(event.alerts))
+        elif isinstance(event, IncidentsRaised):
+            self.post_message(IncidentsArrived(event.incidents))
         elif isinstance(event, ActionChanged):
             self.post_message(ActionUpdated(event.action))
 
@@ -188,15 +221,29 @@ class OncallApp(App[None]):
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         self.query_one(SourceBar).update_snapshot(snapshot)
         self.query_one(AlertsView).update_snapshot(snapshot)
+        self.query_one(IncidentsView).update_snapshot(snapshot)
+        self.query_one(OncallView).update_snapshot(snapshot)
         self.query_one(SilencesView).update_snapshot(snapshot)
+        triggered = sum(1 for i in snapshot.incidents if i.status == "triggered")
+        bar = self.query_one(ViewBar)
+        bar.show(self.current_view, badges={"incidents": str(triggered)} if triggered else {})
 
     @on(AlertsArrived)
     def _alerts_arrived(self, message: AlertsArrived) -> None:
         self.notifier.alerts_raised(message.alerts)
 
+    @on(IncidentsArrived)
+    def _incidents_arrived(self, message: IncidentsArrived) -> None:
+        incidents_raised(self.notifier, message.incidents)
+
+    @on(ViewBar.Chosen)
+    def _view_chosen(self, message: ViewBar.Chosen) -> None:
+        self.action_show_view(message.view)
+
     @on(ActionUpdated)
     def _action_updated(self, message: ActionUpdated) -> None:
         action = message.action
+        self.query_one(IncidentsView).action_changed(action)
         # Outcomes of the operator's own requests are reported by `_run_actions`; this reports
         # what the outbox does on its own (retries of actions taken while a source was down).
         if action.status == ActionStatus.PENDING and action.result.startswith("will retry"):
@@ -249,6 +296,7 @@ class OncallApp(App[None]):
 
     def action_show_view(self, name: str) -> None:
         self.query_one("#views", ContentSwitcher).current = name
+        self.query_one(ViewBar).show(name)
         self._focus_view(name)
         self.refresh_bindings()
 

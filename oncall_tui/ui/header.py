@@ -3,11 +3,16 @@
 Two lines: the counts that matter at a glance (firing critical and warning alerts, unacknowledged
 incidents) and then one entry per source with its last successful refresh, or "stale since" when
 it stopped answering. A restored snapshot says so until the first poll replaces it.
+Under it, the view bar: every view with the key that shows it, the current one highlighted.
 """
 
 from __future__ import annotations
 
+from collections.abc import Mapping, Sequence
+
 from rich.text import Text
+from textual import events
+from textual.message import Message
 from textual.widgets import Static
 
 from oncall_tui.clock import Clock
@@ -122,3 +127,58 @@ class SourceBar(Static):
         if not snapshot.health:
             text.append("no source has reported yet", style="dim")
         return text
+
+
+class ViewBar(Static):
+    """`1 Alerts  2 Incidents  3 On-call …`: where am I, and how do I get elsewhere."""
+
+    class Chosen(Message):
+        """A view's name was clicked."""
+
+        def __init__(self, view: str) -> None:
+            super().__init__()
+            self.view = view
+
+    def __init__(self, views: Sequence[tuple[str, str]], *, id: str | None = None) -> None:
+        super().__init__(id=id, markup=False)
+        self.views = list(views)
+        self.current = views[0][0] if views else ""
+        self.keys: dict[str, str] = {}
+        self.badges: dict[str, str] = {}
+        self._spans: list[tuple[int, int, str]] = []
+
+    def show(
+        self,
+        current: str,
+        keys: Mapping[str, str] | None = None,
+        badges: Mapping[str, str] | None = None,
+    ) -> None:
+        """Highlight `current`; `keys` and `badges` (view name -> text) replace the old ones."""
+        self.current = current
+        if keys is not None:
+            self.keys = dict(keys)
+        if badges is not None:
+            self.badges = dict(badges)
+        self.update(self.build())
+
+    def build(self) -> Text:
+        text = Text(no_wrap=True, overflow="ellipsis")
+        self._spans = []
+        for name, title in self.views:
+            start = len(text)
+            key = self.keys.get(name, "")
+            if key:
+                text.append(f" {key}", style="bold")
+            text.append(f" {title} ", style="" if name == self.current else "dim")
+            if name == self.current:
+                text.stylize("bold reverse", start, len(text))
+            if badge := self.badges.get(name):
+                text.append(f"({badge}) ", style="bold magenta")
+            self._spans.append((start, len(text), name))
+        return text
+
+    def on_click(self, event: events.Click) -> None:
+        for start, end, name in self._spans:
+            if start <= event.x < end:
+                self.post_message(self.Chosen(name))
+                return

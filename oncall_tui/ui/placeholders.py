@@ -1,4 +1,4 @@
-"""Calm stand-ins for the views later issues fill: they name the source and what is coming.
+"""Calm stand-ins for the views later issues fill, and the "not configured" text of every view.
 
 A view whose source is not configured says "not configured" and which section of the config
 would change that, so an operator never wonders whether an empty screen means "all quiet".
@@ -26,15 +26,15 @@ class PlaceholderSpec:
 PLACEHOLDERS: dict[str, PlaceholderSpec] = {
     "incidents": PlaceholderSpec(
         "Incidents",
-        ("pagerduty", "opsgenie"),
-        "PagerDuty and Opsgenie incidents side by side: status, urgency or priority, title, "
-        "service, assignee, escalation level and age, with acknowledge, resolve, escalate, "
-        "note and reassign.",
+        ("pagerduty",),
+        "PagerDuty incidents: status, urgency, title, service, assignee, escalation level and "
+        "age, with acknowledge, resolve, escalate, note and reassign.",
     ),
     "oncall": PlaceholderSpec(
         "On-call",
-        ("pagerduty", "opsgenie"),
-        "Who is on call now at each escalation level, until when, and who is next.",
+        ("pagerduty",),
+        "Who is on call now at each escalation level, until when, and who is next; "
+        "a 7-day look-ahead of every schedule.",
     ),
     "statuspage": PlaceholderSpec(
         "Status page",
@@ -56,6 +56,9 @@ PLACEHOLDERS: dict[str, PlaceholderSpec] = {
 }
 
 
+_SYSTEM_NAMES = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie", "statuspage": "Statuspage"}
+
+
 def placeholder_text(view: str, config: Config) -> Text:
     spec = PLACEHOLDERS[view]
     configured = [name for name in spec.sources if getattr(config, name, None) is not None]
@@ -72,6 +75,19 @@ def placeholder_text(view: str, config: Config) -> Text:
         text.append(f"Source: {', '.join(configured)} (configured)\n\n")
     text.append("Coming in a later release: ", style="bold")
     text.append(spec.coming)
+    return text
+
+
+def not_configured_text(view: str, config: Config) -> Text:
+    """What a built view says when its source is not configured: the section that enables it."""
+    spec = PLACEHOLDERS[view]
+    names = " or ".join(f"`{name}:`" for name in spec.sources)
+    systems = " or ".join(_SYSTEM_NAMES.get(name, name) for name in spec.sources)
+    text = Text()
+    text.append(f"{spec.title}\n\n", style="bold")
+    text.append(f"{systems} is not configured", style="bold")
+    text.append(f"\n\nAdd a {names} section to the configuration to see here:\n")
+    text.append(spec.coming, style="dim")
     return text
 
 
