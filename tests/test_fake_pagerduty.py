@@ -6,6 +6,7 @@ import json
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -18,6 +19,7 @@ from starlette.routing import Route
 
 from oncall_tui.clock import FrozenClock
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
+from oncall_tui.sandbox.runner import Sandbox
 from oncall_tui.webhooks import verify_pagerduty_signature
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
@@ -483,6 +485,31 @@ async def test_webhooks_are_signed_with_every_secret(env: Env) -> None:
     assert "assignments" not in data
     assert data["assignees"][0]["type"] == "user_reference"
     assert headers["x-webhook-id"]
+    # Entries of other versions are ignored; a v1 entry still has to match.
+    assert verify_pagerduty_signature(body, "v0=beef," + signature, [SECRETS[0]])
+    assert not verify_pagerduty_signature(body, signature.replace("v1=", "v2="), [SECRETS[0]])
+
+
+async def test_unsigned_without_secrets_and_silent_without_a_url() -> None:
+    hooks = Recorder()
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=hooks.app())) as http:
+        clock = FrozenClock(T0)
+        unsigned = FakePagerDuty(
+            clock=clock, api_token=TOKEN, routing_keys=[KEY], webhook_url="http://l/hook", http=http
+        )
+        silent = FakePagerDuty(clock=clock, api_token=TOKEN, routing_keys=[KEY], http=http)
+        for fake in (unsigned, silent):
+            async with validating(fake.app, "pagerduty-events") as events:
+                body = {
+                    "routing_key": KEY,
+                    "event_action": "trigger",
+                    "payload": {"summary": "s", "source": "x", "severity": "info"},
+                }
+                assert (await events.post("/v2/enqueue", json=body)).status_code == 202
+            await fake.tick()
+    [(_, headers)] = hooks.received
+    assert "x-pagerduty-signature" not in headers
+    assert silent.deliveries == []
 
 
 async def test_webhooks_retry_in_order_and_drop_on_4xx(env: Env) -> None:
@@ -585,3 +612,43 @@ async def test_background_loop_escalates_and_delivers(env: Env) -> None:
         await env.clock.sleep(0.01)
     assert env.hooks.types() == ["incident.triggered", "incident.escalated"]
     assert timedelta(seconds=10) == env.clock.now() - T0
+
+
+# -- in the sandbox -----------------------------------------------------------------------------
+
+
+async def test_sandbox_serves_the_fake_and_configures_it(tmp_path: Path) -> None:
+    sandbox = Sandbox(workdir=tmp_path / "sandbox", backend="standin", scenario=False)
+    await sandbox.start()
+    try:
+        config = sandbox.config(log_path=tmp_path / "log.db")
+        pagerduty = config.pagerduty
+        assert pagerduty is not None
+        assert pagerduty.api_url == pagerduty.events_url == sandbox.pagerduty_url
+        assert pagerduty.routing_key is not None
+        assert len(pagerduty.routing_key.get_secret_value()) == 32
+        assert pagerduty.api_token is not None
+        transport = ValidatingTransport(
+            httpx.AsyncHTTPTransport(), SpecValidator.load("pagerduty-rest")
+        )
+        async with httpx.AsyncClient(
+            transport=transport, base_url=pagerduty.api_url, timeout=5.0
+        ) as rest:
+            headers = {**PD_HEADERS, "Authorization": "Token token="}
+            headers["Authorization"] += pagerduty.api_token.get_secret_value()
+            me = await rest.get("/users/me", headers=headers)
+        assert me.json()["user"]["email"] == config.operator.email
+    finally:
+        await sandbox.stop()
+    assert sandbox.pagerduty is None
+    assert sandbox.pagerduty_url == ""
+
+
+async def test_sandbox_without_pagerduty(tmp_path: Path) -> None:
+    sandbox = Sandbox(backend="standin", scenario=False, pagerduty=False)
+    await sandbox.start()
+    try:
+        assert sandbox.pagerduty is None
+        assert sandbox.config(log_path=tmp_path / "log.db").pagerduty is None
+    finally:
+        await sandbox.stop()
