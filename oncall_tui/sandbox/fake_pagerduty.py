@@ -18,9 +18,11 @@ every exchange against the published specs. PagerDuty's rules it enforces:
 
 Incident and escalation semantics live in `pagerduty_incidents.py`, the seeded account in
 `pagerduty_directory.py`, the JSON in `pagerduty_render.py`, Events parsing in
-`pagerduty_enqueue.py`, pagination and the directory endpoints in `pagerduty_rest.py`. Time comes from the injected Clock; escalation delays are divided by
-`time_scale` (30.0 makes a 5-minute delay take 10 s). `tick()` runs what is due once (tests call
-it with a FrozenClock); `start()` runs it in the background and sends webhooks as they happen.
+`pagerduty_enqueue.py`, pagination and the directory endpoints in `pagerduty_rest.py`.
+
+Time comes from the injected Clock; escalation delays are divided by `time_scale` (30.0 makes a
+5-minute delay take 10 s). `tick()` runs what is due once (tests call it with a FrozenClock);
+`start()` runs it in the background and sends webhooks as they happen.
 """
 
 from __future__ import annotations
