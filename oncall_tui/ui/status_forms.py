@@ -71,7 +71,8 @@ class StatusPostForm(ModalScreen[StatusPost | None]):
         self._components = list(components)
         self._by_id = {c.id: c for c in self._components}
         self._incident = incident
-        self._templates = dict(templates or {})
+        # `title` names an incident; the others are messages.
+        self._templates = {k: v for k, v in (templates or {}).items() if k != "title"}
         self._impact_chosen = False
 
     # -- layout --------------------------------------------------------------------------------
@@ -288,11 +289,9 @@ class StatusPostForm(ModalScreen[StatusPost | None]):
             return
         post = self.post()
         names = [self._by_id[cid].name for cid, _ in post.components if cid in self._by_id]
-        values = {
-            "name": post.name,
-            "status": status_word(post.status),
-            "components": join_names(names),
-        }
+        # The engine's automation fills the same `{component}`; its alert placeholders
+        # (`{count}`, `{started}`, `{label}`) mean nothing here and are left for the operator.
+        values = {"component": join_names(names)} if names else {}
         body = self.query_one("#sp-body", TextArea)
         body.text = render_template(self._templates[name], values)
         body.focus()

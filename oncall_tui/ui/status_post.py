@@ -90,7 +90,7 @@ def derived_impact(statuses: Sequence[str]) -> str:
 
 
 def render_template(template: str, values: Mapping[str, str]) -> str:
-    """Fill `{name}`, `{components}`, `{status}`; unknown placeholders stay for the operator."""
+    """Fill the known `{name}`s; unknown placeholders stay, for `unfilled` to catch."""
     return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
 
 

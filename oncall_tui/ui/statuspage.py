@@ -56,11 +56,20 @@ class StatuspageEngine(Protocol):
 
 
 def statuspage_configured(config: Config) -> bool:
-    return config.statuspage is not None and config.statuspage.api_key is not None
+    """As the engine decides it: a key and a page to use it on."""
+    sp = config.statuspage
+    return sp is not None and sp.api_key is not None and bool(sp.page_id)
 
 
-def templates_of(config: Config) -> Mapping[str, str]:
-    return dict(config.statuspage.templates) if config.statuspage is not None else {}
+def templates_of(engine: StatuspageEngine) -> Mapping[str, str]:
+    """The engine's templates in effect (configured over its defaults), else the configured."""
+    query = getattr(engine, "status_templates", None)
+    if callable(query):
+        templates = query()
+        if isinstance(templates, Mapping):
+            return dict(templates)
+    sp = engine.config.statuspage
+    return dict(sp.templates) if sp is not None else {}
 
 
 def sort_incidents(incidents: Sequence[StatusIncident]) -> list[StatusIncident]:
@@ -390,16 +399,14 @@ class StatuspageView(Widget):
         form = StatusPostForm(
             self._components_in_order(),
             incident=incident,
-            templates=templates_of(self._engine.config),
+            templates=templates_of(self._engine),
         )
         self.app.push_screen(form, self._posted)
 
     def action_new(self) -> None:
         if self.check_action("new", ()) is not True:
             return
-        form = StatusPostForm(
-            self._components_in_order(), templates=templates_of(self._engine.config)
-        )
+        form = StatusPostForm(self._components_in_order(), templates=templates_of(self._engine))
         self.app.push_screen(form, self._posted)
 
     def _posted(self, post: StatusPost | None) -> None:
