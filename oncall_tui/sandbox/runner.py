@@ -13,7 +13,8 @@ Alertmanager starts: Alertmanager's critical route pages it through `pagerduty_c
 API v2), the fake escalates on a clock compressed by `pagerduty_time_scale` and sends signed
 webhooks v3 to the listener's `/webhooks/pagerduty`, and the config gets a `pagerduty:` section
 with the sandbox's throwaway token, routing key and webhook secret. The stand-in Alertmanager
-notifies only the webhook listener, so there incidents come from `fire --to pagerduty`.
+notifies only the webhook listener; its notifications pass through `PagerDutyRelay`, which pages
+the fake as Alertmanager's PagerDuty notifier would.
 """
 
 from __future__ import annotations
@@ -29,6 +30,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, Literal
 
+import httpx
 import yaml
 
 from oncall_tui.clock import Clock, SystemClock
@@ -41,6 +43,7 @@ from oncall_tui.sandbox.alertmanager_process import (
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
 from oncall_tui.sandbox.scenario import Scenario
 from oncall_tui.sandbox.standin import StandinAlertmanager
+from oncall_tui.sandbox.standin_relay import PagerDutyRelay
 from oncall_tui.webhooks import WebhookServer
 
 log = logging.getLogger(__name__)
@@ -140,6 +143,7 @@ class Sandbox:
         self.pagerduty: FakePagerDuty | None = None
         self.pagerduty_url = ""
         self._pagerduty_server: WebhookServer | None = None
+        self._standin_clients: list[httpx.AsyncClient] = []
         # Throwaway credentials of this sandbox alone; the routing key has PagerDuty's 32 chars.
         self.pagerduty_token = secrets.token_urlsafe(24)
         self.pagerduty_routing_key = secrets.token_hex(16)
@@ -257,8 +261,18 @@ class Sandbox:
     async def _start_standin(self) -> None:
         urls = []
         for _ in range(self.peers):
+            http = None
+            if self.pagerduty_url:
+                relay = PagerDutyRelay(
+                    httpx.AsyncHTTPTransport(), self.pagerduty_url, self.pagerduty_routing_key
+                )
+                http = httpx.AsyncClient(timeout=5.0, transport=relay)
+                self._standin_clients.append(http)
             standin = StandinAlertmanager(
-                clock=self.clock, webhook_url=self.webhook_url, webhook_token=self.webhook_token
+                clock=self.clock,
+                webhook_url=self.webhook_url,
+                webhook_token=self.webhook_token,
+                http=http,
             )
             server = WebhookServer(standin.app, HOST, 0)
             await server.start()
@@ -281,6 +295,9 @@ class Sandbox:
         for standin in self._standins:
             await standin.stop()
         self._standins.clear()
+        for client in self._standin_clients:
+            await client.aclose()
+        self._standin_clients.clear()
         for server in self._servers:
             await server.stop()
         self._servers.clear()
