@@ -111,6 +111,17 @@ async def test_create_is_asynchronous_404_then_processed(
     assert by_alias.json()["data"]["id"] == by_tiny.json()["data"]["id"] == alert["id"]
 
 
+async def test_a_request_is_also_processed_once_it_has_waited_long_enough(
+    fake: FakeOpsgenie, http: httpx.AsyncClient, clock: FrozenClock
+) -> None:
+    """Nobody may poll (Alertmanager never does): queued work still happens in time."""
+    request_id = await create(http, alias="quiet")
+    clock.advance(5)
+    response = await http.get(f"/v2/alerts/requests/{request_id}")
+    assert response.status_code == 200
+    assert [a.alias for a in fake.alerts] == ["quiet"]
+
+
 async def test_unknown_request_and_alert_are_404_with_the_envelope(
     http: httpx.AsyncClient,
 ) -> None:

@@ -12,7 +12,9 @@ documents; the tests check every exchange against the published Swagger spec.
   processed, then 200 with how it went (`isSuccess: false` and the reason for an alert that does
   not exist). Each request the fake answers counts as one step for every request queued before
   it; a queued request is processed after `processing_polls` steps (so with the default 2, two
-  status polls see 404 and the third sees the outcome). `process_pending()` processes all now.
+  status polls see 404 and the third sees the outcome), or once it has waited
+  `processing_seconds` on the clock, whichever comes first (so a quiet sandbox still gets its
+  alerts). `process_pending()` processes all now.
 - Creating an alert whose alias matches an open alert increments its `count` instead (Opsgenie's
   deduplication; Alertmanager sends the sha256 of its group key as the alias). Closing by alias
   (what Alertmanager does on resolve) closes that open alert.
@@ -33,7 +35,6 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
-from urllib.parse import urlencode
 
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -46,6 +47,7 @@ from oncall_tui.sandbox.opsgenie_alerts import (
     OpsgenieError,
     alert_json,
     int_param,
+    paging_links,
     parse_query,
     sort_key,
 )
@@ -82,16 +84,24 @@ class Queued:
     run: Callable[[], tuple[bool, str, FakeAlert | None]]
     alias: str
     steps_left: int
+    queued_at: datetime
     outcome: dict[str, Any] | None = None
 
 
 class FakeOpsgenie:
     def __init__(
-        self, *, clock: Clock, api_key: str, seed: int = 0, processing_polls: int = 2
+        self,
+        *,
+        clock: Clock,
+        api_key: str,
+        seed: int = 0,
+        processing_polls: int = 2,
+        processing_seconds: float | None = 5.0,
     ) -> None:
         self.clock = clock
         self.api_key = api_key
         self.processing_polls = processing_polls
+        self.processing_seconds = processing_seconds
         self.directory = Directory(now=clock.now(), seed=seed)
         self.alerts: list[FakeAlert] = []
         self.requests: dict[str, Queued] = {}
@@ -152,6 +162,7 @@ class FakeOpsgenie:
     def _wrap(self, handler: Callable[[Request, str], Awaitable[JSONResponse]]) -> Handler:
         async def endpoint(request: Request) -> Response:
             request_id = self._uuid()
+            self._process_overdue()
             queued_before = list(self.requests.values())
             try:
                 if self._throttled > 0:
@@ -203,7 +214,9 @@ class FakeOpsgenie:
         alias: str,
         run: Callable[[], tuple[bool, str, FakeAlert | None]],
     ) -> JSONResponse:
-        self.requests[request_id] = Queued(request_id, action, run, alias, self.processing_polls)
+        self.requests[request_id] = Queued(
+            request_id, action, run, alias, self.processing_polls, self.clock.now()
+        )
         return self._answer(202, {"result": "Request will be processed"}, request_id)
 
     def _step(self, queued: Queued) -> None:
@@ -224,6 +237,14 @@ class FakeOpsgenie:
             "alertId": alert.id if alert is not None else "",
             "alias": alert.alias if alert is not None else queued.alias,
         }
+
+    def _process_overdue(self) -> None:
+        if self.processing_seconds is None:
+            return
+        due = self.clock.now() - timedelta(seconds=self.processing_seconds)
+        for queued in list(self.requests.values()):
+            if queued.outcome is None and queued.queued_at <= due:
+                self._process(queued)
 
     def process_pending(self) -> int:
         """Processes every queued request now, in order; returns how many there were."""
@@ -411,27 +432,12 @@ class FakeOpsgenie:
         found = [alert for alert in self.alerts if all(t(alert) for t in terms)]
         found.sort(key=lambda a: (sort_key(a, sort), a.tiny_id), reverse=order == "desc")
         page = found[offset : offset + limit]
-        paging, headers = self._paging(request, offset, limit, len(found))
+        base = f"{request.url.scheme}://{request.url.netloc}{request.url.path}"
+        query = dict(request.query_params.items())
+        paging, headers = paging_links(base, query, offset, limit, len(found))
         integration = self.directory.integration_id
         data = [alert_json(a, full=False, integration_id=integration) for a in page]
         return self._answer(200, {"data": data, "paging": paging}, request_id, **headers)
-
-    def _paging(
-        self, request: Request, offset: int, limit: int, total: int
-    ) -> tuple[dict[str, str], dict[str, str]]:
-        def link(at: int) -> str:
-            query = {k: v for k, v in request.query_params.items() if k not in ("offset",)}
-            query |= {"offset": str(at), "limit": str(limit)}
-            return f"{request.url.scheme}://{request.url.netloc}/v2/alerts?{urlencode(query)}"
-
-        last = max(0, (total - 1) // limit * limit)
-        paging = {"first": link(0), "last": link(last)}
-        if offset + limit < total:
-            paging["next"] = link(offset + limit)
-        if offset > 0:
-            paging["prev"] = link(max(0, offset - limit))
-        headers = {f"X-Paging-{key.title()}": value for key, value in paging.items()}
-        return paging, headers
 
     # -- schedules and escalations ---------------------------------------------------------------
 

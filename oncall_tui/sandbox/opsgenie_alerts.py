@@ -9,6 +9,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
+from urllib.parse import urlencode
 
 from oncall_tui.sandbox.opsgenie_directory import og_time
 
@@ -148,3 +149,21 @@ def _contains(word: str) -> Callable[[FakeAlert], bool]:
 
 def _field_is(getter: Callable[[FakeAlert], list[str]], wanted: str) -> Callable[[FakeAlert], bool]:
     return lambda alert: wanted in (value.lower() for value in getter(alert))
+
+
+def paging_links(
+    base: str, query: dict[str, str], offset: int, limit: int, total: int
+) -> tuple[dict[str, str], dict[str, str]]:
+    """The list's `paging` object and the same links as `X-Paging-*` headers."""
+
+    def link(at: int) -> str:
+        return f"{base}?{urlencode({**query, 'offset': str(at), 'limit': str(limit)})}"
+
+    last = max(0, (total - 1) // limit * limit)
+    paging = {"first": link(0), "last": link(last)}
+    if offset + limit < total:
+        paging["next"] = link(offset + limit)
+    if offset > 0:
+        paging["prev"] = link(max(0, offset - limit))
+    headers = {f"X-Paging-{key.title()}": value for key, value in paging.items()}
+    return paging, headers
