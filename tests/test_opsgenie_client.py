@@ -166,9 +166,22 @@ async def test_close_note_and_escalate_by_alias_and_name(og: Setup) -> None:
 async def test_escalate_by_id_and_a_failed_request(og: Setup) -> None:
     await seed(og, 1)
     (alert,) = await og.client.alerts()
-    escalation_id = og.fake.directory.escalations[1].id
-    done = await og.client.wait_for_request(await og.client.escalate(alert.id, escalation_id))
+    assert alert.escalation_policy_id == ""
+    escalations = await og.client.escalations()
+    assert [(e.name, e.team) for e in escalations] == [
+        ("platform_escalation", "Platform"),
+        ("search_escalation", "Search"),
+    ]
+    assert [(r.delay_minutes, r.recipient_type, r.recipient) for r in escalations[0].rules] == [
+        (0, "schedule", "platform_schedule"),
+        (10, "schedule", "search_schedule"),
+    ]
+    search = escalations[1]
+    done = await og.client.wait_for_request(await og.client.escalate(alert.id, search.id))
     assert done.success
+    # The alert now names the escalation it went to.
+    assert (await og.client.alert(alert.id)).escalation_policy_id == search.id
+    assert (await og.client.alerts())[0].escalation_policy_id == search.id
     failed = await og.client.wait_for_request(await og.client.acknowledge("no-such-alert"))
     assert not failed.success
     assert failed.status == "Alert does not exist"

@@ -15,7 +15,8 @@ records below), never raw JSON. What it relies on (API-NOTES.md section 4):
 * An Opsgenie alert becomes an `Incident(system="opsgenie")`: title = message, status
   "open" / "acknowledged" / "closed" (from `status` and `acknowledged`), priority P1-P5,
   dedup_key = alias (what Alertmanager sets to the sha256 of its group key), number = tinyId,
-  assignee = owner, last_change_at = updatedAt.
+  assignee = owner, last_change_at = updatedAt, escalation_policy_id = the id of the first
+  escalation among its responders (`escalations()` names it).
 * On-call: `oncalls(schedule)` gives the users on call now as `OnCall(system="opsgenie",
   policy=<schedule name>, level=1)`, `next_oncalls` the ones after them, `shifts` the rendered
   timeline (who from when to when) for the next days. Opsgenie's on-call answer has no end
@@ -41,12 +42,15 @@ from oncall_tui.models import Incident, IncidentNote, OnCall, Shift
 from oncall_tui.providers.http import ProviderError, send
 from oncall_tui.providers.opsgenie_parse import (
     SOURCE,
+    EscalationInfo,
+    EscalationRuleInfo,
     RequestStatus,
     ScheduleInfo,
     current_shift_end,
     date_param,
     format_time,
     parse_alert,
+    parse_escalation,
     parse_note,
     parse_oncalls,
     parse_schedule,
@@ -70,6 +74,8 @@ T = TypeVar("T")
 __all__ = [
     "DEFAULT_API_URL",
     "EU_API_URL",
+    "EscalationInfo",
+    "EscalationRuleInfo",
     "OpsgenieClient",
     "RequestPending",
     "RequestStatus",
@@ -330,6 +336,14 @@ class OpsgenieClient:
         return [
             self._parse("schedules", parse_schedule, item)
             for item in self._data(answer, "schedules", list)
+        ]
+
+    async def escalations(self) -> list[EscalationInfo]:
+        """GET /v2/escalations: where alerts can be escalated to, with their rules."""
+        answer = await self._request("GET", "/v2/escalations")
+        return [
+            self._parse("escalations", parse_escalation, item)
+            for item in self._data(answer, "escalations", list)
         ]
 
     async def oncalls(

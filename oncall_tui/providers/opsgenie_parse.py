@@ -40,6 +40,25 @@ class ScheduleInfo:
     team: str = ""
 
 
+@dataclass(frozen=True, slots=True)
+class EscalationRuleInfo:
+    delay_minutes: int
+    condition: str  # "if-not-acked" | "if-not-closed"
+    recipient_type: str  # "schedule" | "user" | "team" | ...
+    recipient: str  # its name (or id when the answer gave no name)
+
+
+@dataclass(frozen=True, slots=True)
+class EscalationInfo:
+    """An Opsgenie escalation: where `OpsgenieClient.escalate` can send an alert."""
+
+    id: str
+    name: str
+    description: str = ""
+    team: str = ""
+    rules: tuple[EscalationRuleInfo, ...] = ()
+
+
 def parse_time(value: Any) -> datetime | None:
     """Opsgenie's ISO-8601 timestamps ("2017-03-21T20:32:52.353Z") as aware UTC."""
     if not isinstance(value, str) or not value:
@@ -94,11 +113,50 @@ def parse_alert(data: Mapping[str, Any]) -> Incident:
         assignee=_text(data, "owner"),
         escalation_level=None,
         created_at=created,
+        # The escalation the alert was routed or escalated to, if any (list and full alert).
+        escalation_policy_id=_escalation_of(data.get("responders")),
         dedup_key=_text(data, "alias"),
         number=int(tiny) if tiny.isdigit() else None,
         acknowledged_by=(acked_by,) if acked_by else (),
         last_change_at=parse_time(data.get("updatedAt")),
         priority=_text(data, "priority"),
+    )
+
+
+def _escalation_of(responders: Any) -> str:
+    for responder in responders if isinstance(responders, list) else ():
+        if isinstance(responder, Mapping) and responder.get("type") == "escalation":
+            return _text(responder, "id")
+    return ""
+
+
+_MINUTES = {"days": 1440.0, "hours": 60.0, "minutes": 1.0, "seconds": 1 / 60}
+
+
+def parse_escalation(data: Mapping[str, Any]) -> EscalationInfo:
+    rules: list[EscalationRuleInfo] = []
+    for rule in data.get("rules") or ():
+        delay = rule.get("delay") if isinstance(rule.get("delay"), Mapping) else {}
+        amount = delay.get("timeAmount", 0)
+        unit = delay.get("timeUnit") or "minutes"
+        recipient = rule.get("recipient") if isinstance(rule.get("recipient"), Mapping) else {}
+        rules.append(
+            EscalationRuleInfo(
+                delay_minutes=int(float(amount) * _MINUTES.get(unit, 0.0)),
+                condition=_text(rule, "condition"),
+                recipient_type=_text(recipient, "type"),
+                recipient=_text(recipient, "name")
+                or _text(recipient, "username")
+                or _text(recipient, "id"),
+            )
+        )
+    team = data.get("ownerTeam")
+    return EscalationInfo(
+        id=data["id"],
+        name=_text(data, "name") or data["id"],
+        description=_text(data, "description"),
+        team=_text(team, "name") if isinstance(team, Mapping) else "",
+        rules=tuple(rules),
     )
 
 
