@@ -9,9 +9,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+import pytest
 from rich.text import Text
 from textual.widgets import Button, Input, Select, Static, TextArea
-from ui_statuspage_harness import COMPONENTS, Host, make_config, started, until
+from ui_statuspage_harness import COMPONENTS, Host, make_config, started, until, wired
 
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.status_forms import ComponentStatusForm, StatusPostForm
@@ -355,3 +356,22 @@ async def test_not_configured_says_so(tmp_path: Path) -> None:
             assert app.view.check_action("new", ()) is False
             await pilot.press("N")
             assert app.screen is app.screen_stack[0]
+
+
+async def test_restored_page_is_marked_stale_while_statuspage_refuses(tmp_path: Path) -> None:
+    """After a restart with a key Statuspage refuses, the last known page shows, marked stale."""
+    log = tmp_path / "log.db"
+    async with started(tmp_path, make_config(log={"path": str(log)})) as r:
+        if not wired(r.engine):
+            pytest.skip("needs the engine's Statuspage part (its health and restore)")
+        seen = r.engine.snapshot.health_of("statuspage")
+        assert seen is not None
+        assert seen.last_success is not None
+    config = make_config(log={"path": str(log)}, api_key="revoked-key")
+    async with started(tmp_path, config, refresh=False) as r:
+        app = Host(r)
+        async with app.run_test(size=(120, 30)):
+            await until(lambda: r.fake.requests != [] and app.view.components_table.row_count == 5)
+            status = app.view.query_one("#statuspage-status", Static)
+            await until(lambda: "stale since 02:00:00" in _plain(status))
+            assert _cell(app.view, "components", PAYMENTS, "status") == "Partial outage"

@@ -55,7 +55,9 @@ TEMPLATES = {
 }
 
 
-def make_config(*, statuspage: bool = True, read_only: bool = False, **extra: Any) -> Config:
+def make_config(
+    *, statuspage: bool = True, read_only: bool = False, api_key: str = API_KEY, **extra: Any
+) -> Config:
     data: dict[str, Any] = {
         "operator": {"name": "Nina Patel", "email": "nina@example.com"},
         "alertmanagers": [{"name": "prod-a", "url": AM, "cluster": "prod"}],
@@ -66,7 +68,7 @@ def make_config(*, statuspage: bool = True, read_only: bool = False, **extra: An
     }
     if statuspage:
         data["statuspage"] = {
-            "api_key": API_KEY,
+            "api_key": api_key,
             "page_id": PAGE_ID,
             "api_url": f"{SP}/v1",
             "components": {"payments": COMPONENTS["Payments"]},
@@ -284,13 +286,15 @@ class SceneHost(Host):
 
 
 @asynccontextmanager
-async def started(tmp_path: Path, config: Config | None = None) -> AsyncIterator[Rig]:
-    """The scene on the fake, the engine started and its snapshot current."""
+async def started(
+    tmp_path: Path, config: Config | None = None, *, refresh: bool = True
+) -> AsyncIterator[Rig]:
+    """The scene on the fake, the engine started and (unless told not to) its snapshot current."""
     r = build(tmp_path, config)
     await scene(r.fake, r.clock)
     await r.engine.start()
     try:
-        if r.engine.config.statuspage is not None:
+        if refresh and r.engine.config.statuspage is not None:
             await r.refresh()
         yield r
     finally:
