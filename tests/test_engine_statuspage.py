@@ -29,7 +29,7 @@ from oncall_tui.engine.statuspage import (
     INCIDENT_CREATE,
     INCIDENT_UPDATE,
 )
-from oncall_tui.engine.statuspage_automation import DEFAULT_TEMPLATES, Episode, render
+from oncall_tui.engine.statuspage_episode import DEFAULT_TEMPLATES, Episode, render
 from oncall_tui.engine.statuspage_part import StatuspagePart, statuspage_configured
 from oncall_tui.events import ActionChanged, EngineEvent, LogAppended, SnapshotChanged
 from oncall_tui.models import (
@@ -160,7 +160,11 @@ class Network(httpx.AsyncBaseTransport):
         return response
 
 
-def config_for(tmp_path: Path, *, extra: str = "", read_only: bool = False) -> Config:
+def config_for(
+    tmp_path: Path, *, extra: str = "", read_only: bool = False, ghost: bool = False
+) -> Config:
+    # "ghost" maps a label value to a component the page does not have: creates are refused.
+    more = ", billing: cghost000001" if ghost else ""
     text = f"""
 operator: {{name: Demo Operator, email: demo@example.com}}
 alertmanagers: [{{name: am, url: "http://127.0.0.1:9"}}]
@@ -168,7 +172,7 @@ statuspage:
   api_key: "{KEY}"
   page_id: "{PAGE}"
   api_url: "{API}"
-  components: {{payment-service: {PAY}, search: {SEARCH}}}
+  components: {{payment-service: {PAY}, search: {SEARCH}{more}}}
   automation:
     enabled: true
     match: {{severity: critical}}
@@ -713,6 +717,24 @@ async def test_configured_templates_are_used(tmp_path: Path, world: World) -> No
     [incident] = world.incidents()
     assert incident["name"] == "Payments outage"
     assert incident["incident_updates"][0]["body"] == "Trouble with Payments since 02:00 UTC."
+
+
+async def test_a_create_refused_for_good_is_not_repeated(tmp_path: Path, world: World) -> None:
+    await world.engine.stop()
+    world.config = config_for(tmp_path, ghost=True)
+    world.engine = await start_engine(world.config, world.clock, world.store, world.http)
+    [refused] = await world.automate(alert("billing"))
+    assert refused.status == ActionStatus.FAILED
+    assert "not found" in refused.result
+    [failed] = await world.log("automation.failed")
+    assert "could not open the incident" in failed.summary
+    assert await world.automate(alert("billing")) == []
+    assert world.incidents() == []
+
+    await world.automate()  # the alerts cleared: the next trouble is tried afresh
+    assert len(await world.log("automation.cleared")) == 1
+    [again] = await world.automate(alert("billing"))
+    assert again.status == ActionStatus.FAILED
 
 
 async def test_read_only_runs_no_automation(tmp_path: Path, world: World) -> None:

@@ -26,23 +26,14 @@ duplicate webhook never opens a second incident: the create carries a key in the
 metadata and looks for it first (engine/statuspage.py). Every decision and outcome is a log
 entry (source "automation", actor "automation").
 
-Messages come from `statuspage.templates` when present, else from `DEFAULT_TEMPLATES`. Names:
-`title` (the incident's name), `investigating`, `identified`, `monitoring`, `resolved`.
-Placeholders: `{component}` the component's name on the page (else the label value), `{label}`
-the label value, `{count}` the number of matching alerts, `{started}` when the first of them
-started (`14:05 UTC`). Alert names and summaries are deliberately not offered: internal text
-never reaches customers. An unknown `{name}` is left as written.
+Messages and their placeholders: engine/statuspage_episode.py.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import re
 import secrets
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import asdict, dataclass, field
-from datetime import datetime
 from typing import Any
 
 from oncall_tui.clock import Clock
@@ -52,80 +43,29 @@ from oncall_tui.engine.statuspage import (
     INCIDENT_CREATE,
     INCIDENT_UPDATE,
     incident_key,
-    time_text,
+)
+from oncall_tui.engine.statuspage_episode import (
+    CLOSED_EARLY,
+    FAILED,
+    HANDED_OVER,
+    OPEN,
+    OPENING,
+    RESOLVING,
+    Context,
+    Episode,
+    create_request,
+    message_values,
+    render,
+    resolve_request,
+    templates_of,
 )
 from oncall_tui.models import Alert, AlertState, Component, LogEntry, StatusIncident
 from oncall_tui.providers.statuspage import StatusIncidentDetail
-from oncall_tui.store import Store, format_time, parse_time
+from oncall_tui.store import Store
 
 LOG_SOURCE = "automation"
 ACTOR = "automation"
 STATE_PREFIX = "statuspage.automation/"
-
-DEFAULT_TEMPLATES: Mapping[str, str] = {
-    "title": "Service disruption: {component}",
-    "investigating": (
-        "We are investigating a problem affecting {component}. "
-        "We will post an update as soon as we know more."
-    ),
-    "identified": (
-        "We have identified the cause of the problem affecting {component} "
-        "and are working on a fix."
-    ),
-    "monitoring": "A fix is in place for {component} and we are monitoring the results.",
-    "resolved": "The problem affecting {component} has been resolved.",
-}
-
-_PLACEHOLDER = re.compile(r"\{([a-z_]+)\}")
-
-OPENING = "opening"  # create requested, incident id not known yet
-OPEN = "open"
-RESOLVING = "resolving"  # resolve requested
-HANDED_OVER = "handed_over"  # all resolved, but the operator decides
-CLOSED_EARLY = "closed_early"  # resolved by someone else while alerts still fire
-FAILED = "failed"  # the create was refused; waits for the alerts to clear
-
-
-def render(template: str, values: Mapping[str, str]) -> str:
-    """`template` with each known `{name}` replaced; anything else left as written."""
-    return _PLACEHOLDER.sub(lambda m: values.get(m.group(1), m.group(0)), template)
-
-
-def templates_of(config: StatuspageConfig) -> dict[str, str]:
-    """The message templates in effect: the configured ones over the defaults."""
-    return {**DEFAULT_TEMPLATES, **config.templates}
-
-
-@dataclass(slots=True)
-class Episode:
-    """One component's stretch of trouble, from the first matching alert to the resolve."""
-
-    component_id: str
-    label: str
-    phase: str
-    key: str
-    opened_at: datetime
-    incident_id: str = ""
-    owned: bool = True
-    edited: str = ""  # why we think an operator edited it; "" = not edited
-    name: str = ""
-    posted: list[list[str]] = field(default_factory=list)  # [status, body] we sent
-    alerts: list[str] = field(default_factory=list)  # alert keys that joined
-    quiet_since: datetime | None = None
-    resolve_key: str = ""
-
-    def to_json(self) -> str:
-        data = asdict(self)
-        data["opened_at"] = format_time(self.opened_at)
-        data["quiet_since"] = format_time(self.quiet_since) if self.quiet_since else None
-        return json.dumps(data, separators=(",", ":"))
-
-    @classmethod
-    def from_json(cls, text: str) -> Episode:
-        data = json.loads(text)
-        data["opened_at"] = parse_time(data["opened_at"])
-        data["quiet_since"] = parse_time(data["quiet_since"]) if data["quiet_since"] else None
-        return cls(**data)
 
 
 class StatuspageAutomation:
@@ -226,7 +166,7 @@ class StatuspageAutomation:
                     members.setdefault(component_id, []).append(alert)
             names = {c.id: c.name for c in components}
             labels = {cid: label for label, cid in self.config.components.items()}
-            context = _Context(
+            context = Context(
                 now=self._clock.now(),
                 incidents={i.id: i for i in incidents},
                 details={d.id: d for d in details},
@@ -243,11 +183,11 @@ class StatuspageAutomation:
             return requests
 
     async def _evaluate_component(
-        self, component_id: str, label: str, members: list[Alert], ctx: _Context
+        self, component_id: str, label: str, members: list[Alert], ctx: Context
     ) -> ActionRequest | None:
         episode = await self.episode(component_id)
         active = [a for a in members if a.state == AlertState.ACTIVE]
-        values = self._values(component_id, label, members, ctx)
+        values = message_values(label, members, ctx.now, ctx.names.get(component_id))
         if episode is None:
             if not active:
                 return None
@@ -259,24 +199,13 @@ class StatuspageAutomation:
             await self._save(component_id, episode)
         return request
 
-    def _values(
-        self, component_id: str, label: str, members: Sequence[Alert], ctx: _Context
-    ) -> dict[str, str]:
-        started = min((a.starts_at for a in members), default=ctx.now)
-        return {
-            "component": ctx.names.get(component_id) or label,
-            "label": label,
-            "count": str(len(members)),
-            "started": time_text(started),
-        }
-
     async def _open(
         self,
         component_id: str,
         label: str,
         active: list[Alert],
         values: Mapping[str, str],
-        ctx: _Context,
+        ctx: Context,
     ) -> ActionRequest | None:
         keys = [a.key for a in active]
         existing = [
@@ -328,28 +257,14 @@ class StatuspageAutomation:
             f"incident ({self.rules.impact}, component {self.rules.component_status})",
             {"component_id": component_id, "key": episode.key, "alerts": keys},
         )
-        return self._create_request(episode, body)
-
-    def _create_request(self, episode: Episode, body: str) -> ActionRequest:
-        return ActionRequest(
-            INCIDENT_CREATE,
-            "",
-            {
-                "name": episode.name,
-                "status": "investigating",
-                "body": body,
-                "impact": self.rules.impact,
-                "components": {episode.component_id: self.rules.component_status},
-                "automation_key": episode.key,
-            },
-        )
+        return create_request(self.rules, episode, body)
 
     async def _advance(
         self,
         episode: Episode,
         members: list[Alert],
         values: Mapping[str, str],
-        ctx: _Context,
+        ctx: Context,
     ) -> ActionRequest | None:
         cid = episode.component_id
         what = values["component"]
@@ -446,19 +361,7 @@ class StatuspageAutomation:
             "setting the component operational",
             {"component_id": cid, "incident_id": episode.incident_id},
         )
-        return self._resolve_request(episode, body)
-
-    def _resolve_request(self, episode: Episode, body: str) -> ActionRequest:
-        return ActionRequest(
-            INCIDENT_UPDATE,
-            episode.incident_id,
-            {
-                "status": "resolved",
-                "body": body,
-                "components": {episode.component_id: "operational"},
-                "automation_key": episode.resolve_key,
-            },
-        )
+        return resolve_request(episode, body)
 
     async def _pending(self, key: str) -> bool:
         return any(
@@ -477,7 +380,7 @@ class StatuspageAutomation:
             "asking again (it carries the same key, so never twice)",
             {"component_id": episode.component_id, "key": episode.key},
         )
-        return self._create_request(episode, episode.posted[0][1])
+        return create_request(self.rules, episode, episode.posted[0][1])
 
     async def _resume_resolve(
         self, episode: Episode, values: Mapping[str, str]
@@ -490,9 +393,9 @@ class StatuspageAutomation:
             "(done at once if the page already says it)",
             {"component_id": episode.component_id, "incident_id": episode.incident_id},
         )
-        return self._resolve_request(episode, episode.posted[-1][1])
+        return resolve_request(episode, episode.posted[-1][1])
 
-    async def _notice_edits(self, episode: Episode, ctx: _Context, what: str) -> None:
+    async def _notice_edits(self, episode: Episode, ctx: Context, what: str) -> None:
         detail = ctx.details.get(episode.incident_id) if episode.incident_id else None
         if detail is None or not episode.owned or episode.edited:
             return
@@ -585,12 +488,3 @@ class StatuspageAutomation:
                 summary,
                 {"component_id": episode.component_id, "incident_id": episode.incident_id},
             )
-
-
-@dataclass(frozen=True, slots=True)
-class _Context:
-    now: datetime
-    incidents: Mapping[str, StatusIncident]
-    details: Mapping[str, StatusIncidentDetail]
-    names: Mapping[str, str]
-    complete: bool

@@ -31,12 +31,8 @@ from oncall_tui.engine.statuspage import (
     StatuspageActions,
     StatuspageSource,
 )
-from oncall_tui.engine.statuspage_automation import (
-    ACTOR,
-    LOG_SOURCE,
-    StatuspageAutomation,
-    templates_of,
-)
+from oncall_tui.engine.statuspage_automation import ACTOR, LOG_SOURCE, StatuspageAutomation
+from oncall_tui.engine.statuspage_episode import templates_of
 from oncall_tui.events import EngineEvent, LogAppended
 from oncall_tui.models import Action, LogEntry, Snapshot
 from oncall_tui.providers.http import ProviderError
