@@ -252,9 +252,13 @@ class StatusPostForm(ModalScreen[StatusPost | None]):
         widget.set_class(error, "-error")
         widget.display = bool(message)
 
-    @on(Input.Changed)
-    @on(TextArea.Changed)
-    def _text_changed(self) -> None:
+    @on(Input.Changed, "#sp-name")
+    def _name_changed(self) -> None:
+        self._set_message("#sp-name-message", "")
+        self.refresh_preview()
+
+    @on(TextArea.Changed, "#sp-body")
+    def _body_changed(self) -> None:
         self._set_message("#sp-body-message", "")
         self.refresh_preview()
 
