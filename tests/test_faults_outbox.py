@@ -1,0 +1,201 @@
+"""Outbox: actions taken while PagerDuty and Alertmanager fail reach them exactly once.
+
+Phase 1 runs the engine in-process while every write is refused (503, 429 with Retry-After) or
+hangs past the client timeout: each action is shown pending with "will retry". Phase 2 runs
+`oncall-tui serve` as a subprocess on the same log. The proxy lets each write through once and
+then withholds the answer (the system acted, we never heard), and the test kills the process
+with SIGKILL at that moment, restarts it, and repeats until nothing is pending. The calls that
+arrived at the real Alertmanager and the fake PagerDuty are counted, and so are the effects.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import httpx
+import pytest
+from am_harness import am_binary, am_config_yaml, running_alertmanager
+from faults_harness import FaultProxy, Rule, ServeProcess, serving, wait_until
+
+from oncall_tui.clock import SystemClock
+from oncall_tui.config import load_config_text
+from oncall_tui.engine import ActionRequest, Engine
+from oncall_tui.models import ActionStatus
+from oncall_tui.providers.http import make_http_client
+from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient
+from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
+from oncall_tui.store import Store
+
+__all__ = ["am_binary"]  # a fixture, imported to be visible here
+
+TOKEN = "pd-token-faults-0001"
+ROUTING_KEY = "F" * 32
+OPERATOR = "demo@example.com"
+NOTE = "Rolled back payments to 4.1.2; watching error rate."
+MAX_KILLS = 8
+
+
+def _config_text(tmp_path: Path, am_url: str, pd_url: str) -> str:
+    return f"""
+operator: {{name: Demo Operator, email: {OPERATOR}}}
+alertmanagers: [{{name: am, url: "{am_url}"}}]
+pagerduty: {{api_token: "{TOKEN}", routing_key: "{ROUTING_KEY}",
+             api_url: "{pd_url}", events_url: "{pd_url}"}}
+webhooks: {{enabled: false}}
+poll: {{alerts: 1s, incidents: 2s, oncall: 60s}}
+log: {{path: "{tmp_path / "log.db"}"}}
+"""
+
+
+def _pending(log: Path) -> int:
+    with sqlite3.connect(f"file:{log}?mode=ro", uri=True, timeout=5) as db:
+        (count,) = db.execute("SELECT count(*) FROM actions WHERE status = 'pending'").fetchone()
+    return int(count)
+
+
+@pytest.mark.alertmanager
+async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
+    am_binary: str, tmp_path: Path
+) -> None:
+    clock = SystemClock()
+    fake = FakePagerDuty(
+        clock=clock, api_token=TOKEN, routing_keys=[ROUTING_KEY], operator_email=OPERATOR
+    )
+    async with (
+        running_alertmanager(am_binary, tmp_path / "am", am_config_yaml(inhibit=False)) as am,
+        serving(fake.app) as pd_url,
+    ):
+        async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
+            events = PagerDutyEventsClient(pd_url, ROUTING_KEY, http, clock=clock)
+            for key, summary in (("pay", "Payments failing"), ("search", "Search slow")):
+                await events.trigger(
+                    summary=summary, source="drill", severity="critical", dedup_key=key
+                )
+        incident_a, incident_b = sorted(fake.incidents, key=lambda i: i.number)
+        am_proxy, pd_proxy = FaultProxy(am.url), FaultProxy(pd_url)
+        async with serving(am_proxy.app) as am_via, serving(pd_proxy.app) as pd_via:
+            text = _config_text(tmp_path, am_via, pd_via)
+            config_path = tmp_path / "config.yaml"
+            config_path.write_text(text, encoding="utf-8")
+            config = load_config_text(text, str(config_path), {})
+            log = config.log.file
+
+            # -- phase 1: everything that writes fails; the actions wait in the outbox.
+            busy = {"Retry-After": "1"}
+            pd_proxy.add(Rule("PUT", "/incidents/.*", "answer", 429, busy))
+            pd_proxy.add(Rule(None, "/incidents/.*", "answer", 503))
+            am_proxy.add(Rule("POST", "/api/v2/silences", "hang"))
+            am_proxy.add(Rule("GET", "/api/v2/silences", "answer", 503))
+            requests = [
+                ActionRequest("incident.acknowledge", f"pagerduty/{incident_a.id}"),
+                ActionRequest("incident.note", f"pagerduty/{incident_a.id}", {"content": NOTE}),
+                ActionRequest("incident.resolve", f"pagerduty/{incident_b.id}"),
+                ActionRequest(
+                    "silence.create",
+                    "am",
+                    {
+                        "cluster": "am",
+                        "matchers": ['alertname="FaultDrill"'],
+                        "duration_seconds": 3600,
+                        "comment": "fault drill",
+                    },
+                ),
+            ]
+            http_client = make_http_client(timeout=0.5)
+            engine = Engine(config, clock=clock, http=http_client, listen_webhooks=False)
+            await engine.start()
+            try:
+                taken = [await engine.act(request) for request in requests]
+            finally:
+                am_proxy.release.set()  # let the hung requests end before the engine stops
+                await engine.stop()
+                await http_client.aclose()
+            assert [a.status for a in taken] == [ActionStatus.PENDING] * 4
+            assert all(a.result.startswith("will retry") for a in taken), taken
+            faulted_phase_1 = len(pd_proxy.calls) + len(am_proxy.calls)
+            assert pd_proxy.count("PUT", "/incidents/.*") == 0
+            assert am_proxy.count("POST", "/api/v2/silences") == 0
+            assert _pending(log) == 4
+
+            # -- phase 2: `serve` picks them up; each write is applied, its answer lost, and
+            # the process killed right then; a restart must not apply it a second time.
+            pd_proxy.clear()
+            am_proxy.clear()
+            pd_proxy.add(Rule("PUT", f"/incidents/{incident_b.id}", "answer", 429, busy, times=2))
+            pd_proxy.add(Rule("POST", ".*/notes", "answer", 503, times=1))
+            for proxy, method, path in (
+                (pd_proxy, "PUT", f"/incidents/{incident_a.id}"),
+                (pd_proxy, "POST", f"/incidents/{incident_a.id}/notes"),
+                (pd_proxy, "PUT", f"/incidents/{incident_b.id}"),
+                (am_proxy, "POST", "/api/v2/silences"),
+            ):
+                proxy.add(Rule(method, path, "hold_answer", times=1))
+            for proxy in (am_proxy, pd_proxy):
+                proxy.held.clear()
+                proxy.release.clear()
+            serve = ServeProcess(config_path, tmp_path)
+            kills = 0
+            try:
+                while True:
+                    await serve.start()
+                    await wait_until(
+                        lambda: (
+                            am_proxy.held.is_set() or pd_proxy.held.is_set() or _pending(log) == 0
+                        ),
+                        within=40,
+                        what="a write to be applied, or the outbox to empty",
+                    )
+                    if _pending(log) == 0 and not (
+                        am_proxy.held.is_set() or pd_proxy.held.is_set()
+                    ):
+                        break
+                    await serve.kill9()
+                    kills += 1
+                    assert kills <= MAX_KILLS, "the outbox keeps re-sending"
+                    for proxy in (am_proxy, pd_proxy):
+                        proxy.release.set()
+                    for proxy in (am_proxy, pd_proxy):
+                        proxy.held.clear()
+                        proxy.release.clear()
+            finally:
+                code = await serve.stop()
+            assert code == 0, serve.output()
+
+            # -- what arrived, and what it did
+            note_posts = pd_proxy.count("POST", f"/incidents/{incident_a.id}/notes")
+            silence_posts = am_proxy.count("POST", "/api/v2/silences")
+            ack_puts = pd_proxy.count("PUT", f"/incidents/{incident_a.id}")
+            resolve_puts = pd_proxy.count("PUT", f"/incidents/{incident_b.id}")
+            async with httpx.AsyncClient(base_url=am.url, trust_env=False, timeout=5) as http:
+                silences = (await http.get("/api/v2/silences")).json()
+        await am_proxy.aclose()
+        await pd_proxy.aclose()
+
+    assert kills == 4, serve.output()  # one per write: each was killed after taking effect
+    assert note_posts == 1
+    assert silence_posts == 1
+    # A retried acknowledge/resolve is sent again and answered "already" (1002/1001).
+    assert ack_puts == 2
+    assert resolve_puts == 2
+    assert len(incident_a.acknowledgements) == 1
+    assert [n.content for n in incident_a.notes] == [NOTE]
+    assert incident_b.status == "resolved"
+    drills = [s for s in silences if s["comment"].startswith("fault drill")]
+    assert len(drills) == 1
+
+    store = await Store.open(log, clock=clock)
+    try:
+        done = [await store.get_action(a.id) for a in taken]
+        finished = await store.entries(kinds=["action.done", "action.failed"], newest_first=False)
+    finally:
+        await store.close()
+    assert [a.status if a else None for a in done] == [ActionStatus.DONE] * 4
+    assert sorted(e.data["action_id"] for e in finished) == sorted(a.id for a in taken)
+    assert all(e.kind == "action.done" for e in finished)
+    # Figures for the README's "Failure behaviour" section.
+    print(  # noqa: T201
+        f"\noutbox: {len(taken)} actions, {faulted_phase_1} faulted calls in phase 1, "
+        f"{kills} kill -9, writes arrived: ack {ack_puts}, note {note_posts}, "
+        f"resolve {resolve_puts}, silence {silence_posts}; effects: 1 each"
+    )
