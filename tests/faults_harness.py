@@ -60,6 +60,7 @@ class Call:
     path: str
     outcome: str  # "faulted" | "hung" | "forwarded" | "held" | "unreachable"
     status: int | None
+    body: bytes = b""
 
 
 class FaultProxy:
@@ -147,7 +148,7 @@ class FaultProxy:
             self.calls.append(Call(method, path, "held", answer.status_code))
             await self._hold()
             return Response(b"", status_code=504)
-        self.calls.append(Call(method, path, "forwarded", answer.status_code))
+        self.calls.append(Call(method, path, "forwarded", answer.status_code, body))
         kept = {
             k: v
             for k, v in answer.headers.items()
