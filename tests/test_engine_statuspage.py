@@ -546,6 +546,18 @@ async def test_a_restart_continues_the_episode_without_a_second_incident(world: 
     assert world.open_incidents() == []
 
 
+async def test_unreadable_state_adopts_the_open_incident_instead_of_doubling(
+    world: World,
+) -> None:
+    await world.automate(alert("payment-service"))
+    await world.store.set_state(f"statuspage.automation/{PAY}", "{not json")
+    await world.restart()
+    assert await world.automate(alert("payment-service")) == []
+    assert len(world.incidents()) == 1
+    assert len(await world.log("automation.state_unreadable")) == 1
+    assert len(await world.log("automation.adopted")) == 1
+
+
 async def test_a_crash_before_the_create_was_sent_is_recovered_once(world: World) -> None:
     # The decision is saved, the process dies before the request reaches the outbox.
     automation = world.part.automation

@@ -54,6 +54,7 @@ from oncall_tui.engine.statuspage_episode import (
     Context,
     Episode,
     create_request,
+    matching_component,
     message_values,
     render,
     resolve_request,
@@ -92,17 +93,15 @@ class StatuspageAutomation:
 
     def component_of(self, alert: Alert) -> str | None:
         """The component id a matching alert affects, or None if it does not match."""
-        if any(alert.labels.get(k) != v for k, v in self.rules.match.items()):
-            return None
-        return self.config.components.get(alert.labels.get(self.rules.component_label, ""))
+        return matching_component(self.config, alert)[1]
 
     def _unmapped(self, alerts: Iterable[Alert]) -> list[str]:
+        """Label values of matching alerts with no component, each reported once."""
         found: list[str] = []
         for alert in alerts:
-            if any(alert.labels.get(k) != v for k, v in self.rules.match.items()):
-                continue
+            matches, component_id = matching_component(self.config, alert)
             value = alert.labels.get(self.rules.component_label, "")
-            if value not in self.config.components and value not in self._unmapped_logged:
+            if matches and component_id is None and value not in self._unmapped_logged:
                 self._unmapped_logged.add(value)
                 found.append(value)
         return found
@@ -113,7 +112,20 @@ class StatuspageAutomation:
         """The component's current episode, from the log's state table."""
         if component_id not in self._episodes:
             text = await self._store.get_state(STATE_PREFIX + component_id)
-            self._episodes[component_id] = Episode.from_json(text) if text else None
+            episode: Episode | None = None
+            if text:
+                try:
+                    episode = Episode.from_json(text)
+                except (ValueError, KeyError, TypeError) as exc:
+                    # Starting afresh is safe: an incident still open for the component is
+                    # adopted (and left to the operator), never doubled.
+                    await self._log(
+                        "state_unreadable",
+                        f"automation state of component {component_id} unreadable "
+                        f"({type(exc).__name__}); starting afresh",
+                        {"component_id": component_id},
+                    )
+            self._episodes[component_id] = episode
         return self._episodes[component_id]
 
     async def _save(self, component_id: str, episode: Episode | None) -> None:
@@ -279,8 +291,8 @@ class StatuspageAutomation:
                         {"component_id": cid, "incident_id": detail.id, "key": episode.key},
                     )
         joined = [a.key for a in members if a.key not in episode.alerts]
-        if joined:
-            episode.alerts.extend(joined)
+        episode.alerts.extend(joined)
+        if joined and episode.phase not in (CLOSED_EARLY, FAILED):
             await self._log(
                 "joined",
                 f"{what}: {len(joined)} more matching alert(s) joined the open incident",

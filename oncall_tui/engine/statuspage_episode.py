@@ -104,6 +104,14 @@ class Context:
     complete: bool
 
 
+def matching_component(config: StatuspageConfig, alert: Alert) -> tuple[bool, str | None]:
+    """(whether the alert matches `automation.match`, the component id its label names)."""
+    rules = config.automation
+    if any(alert.labels.get(k) != v for k, v in rules.match.items()):
+        return False, None
+    return True, config.components.get(alert.labels.get(rules.component_label, ""))
+
+
 def message_values(
     label: str, members: Sequence[Alert], now: datetime, name: str | None
 ) -> dict[str, str]:
