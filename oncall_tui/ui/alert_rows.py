@@ -1,14 +1,17 @@
 """The Alerts view's row model: which alerts show, in which groups, in which order.
 
 Kept apart from the widget so that a refresh of 10,000 alerts touches only what changed: alerts
-are keyed by `Alert.key`, only the groups an update touches are re-sorted, and the flat row list
-is rebuilt only when membership or order changed. No Textual here; the widget renders the rows.
+are keyed by `Alert.key`, each group keeps its alerts sorted (an arrival or a departure is a
+binary search, never a re-sort), and a row's index is computed from its group's offset rather
+than kept in a dict of every row. A filter keystroke walks the groups in their kept order, so
+it filters without sorting. No Textual here; the widget renders the rows.
 """
 
 from __future__ import annotations
 
+from bisect import bisect_left
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from oncall_tui.matchers import AlertFilter
 from oncall_tui.models import Alert, AlertState, severity_rank
@@ -62,21 +65,39 @@ def _same_row(a: Alert, b: Alert) -> bool:
     )
 
 
-def _alert_order(alert: Alert) -> tuple[int, float, str]:
+Order = tuple[int, float, str]
+
+# Where an alert is counted: shown in its group, counted as hidden by `i`, or filtered out.
+_OUT, _SHOWN, _HIDDEN = 0, 1, 2
+
+
+def _alert_order(alert: Alert) -> Order:
     # Most severe first, then newest first: the newest is what just woke the operator.
     return (severity_rank(alert.severity), -alert.starts_at.timestamp(), alert.key)
 
 
 @dataclass(slots=True)
 class _Group:
-    members: dict[str, Alert]
-    ordered: list[Alert]
-    dirty: bool = True
+    """One group's alerts in display order: all of them, and the ones shown."""
 
-    def sort(self) -> None:
-        if self.dirty:
-            self.ordered = sorted(self.members.values(), key=_alert_order)
-            self.dirty = False
+    all_orders: list[Order] = field(default_factory=list)
+    all_alerts: list[Alert] = field(default_factory=list)
+    orders: list[Order] = field(default_factory=list)
+    shown: list[Alert] = field(default_factory=list)
+    active: int = 0
+
+    @staticmethod
+    def insert(orders: list[Order], alerts: list[Alert], order: Order, alert: Alert) -> None:
+        i = bisect_left(orders, order)
+        orders.insert(i, order)
+        alerts.insert(i, alert)
+
+    @staticmethod
+    def remove(orders: list[Order], alerts: list[Alert], order: Order) -> None:
+        i = bisect_left(orders, order)
+        if i < len(orders) and orders[i] == order:
+            del orders[i]
+            del alerts[i]
 
 
 class AlertRows:
@@ -84,18 +105,38 @@ class AlertRows:
 
     def __init__(self, group_by: Sequence[str] = ("alertname", "service")) -> None:
         self.group_by = tuple(group_by)
-        self.filter = AlertFilter.parse("")
+        self._filter = AlertFilter.parse("")
+        self._needle = ""
         self.show_suppressed = False
         self._all: dict[str, Alert] = {}
+        # Per alert key: its sort order, its group and where it is counted.
+        self._meta: dict[str, tuple[Order, GroupKey, int]] = {}
+        # Lower-cased label and annotation values per alert, built when a text filter needs them.
+        self._haystack: dict[str, str] = {}
         self._groups: dict[GroupKey, _Group] = {}
-        self._rows: list[Row] = []
-        self._index: dict[str, int] = {}
+        self._shown = 0
         self._hidden = 0
+        self._rows: list[Row] | None = None
+        self._starts: dict[GroupKey, int] = {}
+        self._group_index: dict[str, int] = {}
+
+    @property
+    def filter(self) -> AlertFilter:
+        return self._filter
+
+    @filter.setter
+    def filter(self, value: AlertFilter) -> None:
+        # Takes effect at the next `refilter()`, as the view calls right after setting it.
+        self._filter = value
+        self._needle = value.text.lower()
 
     # -- queries -----------------------------------------------------------------------------
 
     @property
     def rows(self) -> Sequence[Row]:
+        if self._rows is None:
+            self._build_rows()
+        assert self._rows is not None
         return self._rows
 
     @property
@@ -105,7 +146,7 @@ class AlertRows:
 
     @property
     def shown(self) -> int:
-        return len(self._rows) - len(self._groups)
+        return self._shown
 
     @property
     def hidden_suppressed(self) -> int:
@@ -113,129 +154,158 @@ class AlertRows:
         return self._hidden
 
     def index_of(self, key: str) -> int | None:
-        return self._index.get(key)
+        meta = self._meta.get(key)
+        if meta is None:
+            if key.startswith("group:"):
+                self.rows  # noqa: B018 - builds the rows and their offsets
+                return self._group_index.get(key)
+            return None
+        order, gkey, where = meta
+        if where != _SHOWN:
+            return None
+        self.rows  # noqa: B018 - builds the rows and their offsets
+        group = self._groups[gkey]
+        return self._starts[gkey] + 1 + bisect_left(group.orders, order)
 
     def alert(self, key: str) -> Alert | None:
         return self._all.get(key)
 
     def shown_alerts(self) -> list[Alert]:
-        return [row for row in self._rows if isinstance(row, Alert)]
+        return [row for row in self.rows if isinstance(row, Alert)]
 
     def group_of(self, alert: Alert) -> GroupKey:
         return tuple(alert.labels.get(name, "") for name in self.group_by)
 
     # -- updates -----------------------------------------------------------------------------
 
-    def _visible(self, alert: Alert) -> bool:
-        if not self.show_suppressed and alert.state in HIDDEN_STATES:
-            return False
-        return self.filter.matches(alert)
+    def _matches(self, key: str, alert: Alert) -> bool:
+        flt = self._filter
+        if not flt.active:
+            return True
+        if flt.matchers or "\x00" in self._needle:
+            return flt.matches(alert)
+        haystack = self._haystack.get(key)
+        if haystack is None:
+            # Same answer as AlertFilter.matches (the needle is in some value), one `in` per alert.
+            haystack = "\x00".join(
+                value.lower() for value in (*alert.labels.values(), *alert.annotations.values())
+            )
+            self._haystack[key] = haystack
+        return self._needle in haystack
 
-    def _add(self, alert: Alert) -> None:
-        group = self._groups.get(gkey := self.group_of(alert))
-        if group is None:
-            group = self._groups[gkey] = _Group(members={}, ordered=[])
-        group.members[alert.key] = alert
-        group.dirty = True
+    def _where(self, key: str, alert: Alert) -> int:
+        if alert.state in HIDDEN_STATES and not self.show_suppressed:
+            return _HIDDEN if self._matches(key, alert) else _OUT
+        return _SHOWN if self._matches(key, alert) else _OUT
 
-    def _discard(self, alert: Alert) -> None:
+    def _put_in(self, key: str, alert: Alert) -> None:
+        order = _alert_order(alert)
         gkey = self.group_of(alert)
+        where = self._where(key, alert)
+        self._meta[key] = (order, gkey, where)
         group = self._groups.get(gkey)
-        if group is None or group.members.pop(alert.key, None) is None:
+        if group is None:
+            group = self._groups[gkey] = _Group()
+        group.insert(group.all_orders, group.all_alerts, order, alert)
+        if where == _SHOWN:
+            group.insert(group.orders, group.shown, order, alert)
+            self._shown += 1
+            if alert.state == AlertState.ACTIVE:
+                group.active += 1
+        elif where == _HIDDEN:
+            self._hidden += 1
+
+    def _take_out(self, key: str, alert: Alert) -> None:
+        meta = self._meta.pop(key, None)
+        self._haystack.pop(key, None)
+        if meta is None:
             return
-        group.dirty = True
-        if not group.members:
+        order, gkey, where = meta
+        group = self._groups[gkey]
+        group.remove(group.all_orders, group.all_alerts, order)
+        if where == _SHOWN:
+            group.remove(group.orders, group.shown, order)
+            self._shown -= 1
+            if alert.state == AlertState.ACTIVE:
+                group.active -= 1
+        elif where == _HIDDEN:
+            self._hidden -= 1
+        if not group.all_orders:
             del self._groups[gkey]
 
     def set_alerts(self, alerts: Iterable[Alert]) -> set[str]:
         """Replace the alerts; returns the keys whose row changed (added, removed or different).
 
-        An alert that changed without moving (same group, same place in the order, same
-        visibility) is swapped in place; only new, gone or moved alerts re-sort their groups and
-        rebuild the row list. A steady refresh so costs about one comparison per alert.
+        An unchanged alert (the same object, or one that looks the same) costs one comparison;
+        a new, gone or changed one a binary search in its group. The row list is rebuilt only
+        when something changed, from the groups, which are already in order.
         """
         fresh = {alert.key: alert for alert in alerts}
         old = self._all
         changed: set[str] = set()
-        moved = False
+        added = False
         for key, alert in fresh.items():
             before = old.get(key)
             if before is None:
                 changed.add(key)
-                self._put_in(alert)
-                moved = True
+                self._put_in(key, alert)
+                added = True
             elif before is not alert and not _same_row(before, alert):
                 changed.add(key)
-                if not self._replace_in_place(before, alert):
-                    self._take_out(before)
-                    self._put_in(alert)
-                    moved = True
-        if len(fresh) != len(old) or moved:
+                self._take_out(key, before)
+                self._put_in(key, alert)
+        # Without an arrival, equal sizes mean the same keys: nothing can have left.
+        if added or len(fresh) != len(old):
             for key, before in old.items():
                 if key not in fresh:
                     changed.add(key)
-                    self._take_out(before)
-                    moved = True
+                    self._take_out(key, before)
         self._all = fresh
-        if moved:
-            self._rebuild()
+        if changed:
+            self._rows = None
         return changed
 
-    def _replace_in_place(self, before: Alert, alert: Alert) -> bool:
-        visible = self._visible(before)
-        if (
-            visible != self._visible(alert)
-            or before.state != alert.state
-            or _alert_order(before) != _alert_order(alert)
-            or self.group_of(before) != self.group_of(alert)
-        ):
-            return False
-        if not visible:
-            return True  # hidden before and after: nothing shown changes
-        group = self._groups[self.group_of(alert)]
-        group.members[alert.key] = alert
-        index = self._index[alert.key]
-        self._rows[index] = alert
-        header = self._index[GroupRow.key_for(self.group_of(alert))]
-        group.ordered[index - header - 1] = alert
-        return True
-
-    def _put_in(self, alert: Alert) -> None:
-        if self._visible(alert):
-            self._add(alert)
-        elif alert.state in HIDDEN_STATES and self.filter.matches(alert):
-            self._hidden += 1
-
-    def _take_out(self, alert: Alert) -> None:
-        if self._visible(alert):
-            self._discard(alert)
-        elif alert.state in HIDDEN_STATES and self.filter.matches(alert):
-            self._hidden -= 1
-
     def refilter(self) -> None:
-        """Recompute membership from scratch after the filter or the suppressed toggle changed."""
-        self._groups.clear()
+        """Recompute what is shown after the filter or the suppressed toggle changed.
+
+        Each group already holds all its alerts in order, so this filters without sorting.
+        """
+        self._shown = 0
         self._hidden = 0
-        for alert in self._all.values():
-            self._put_in(alert)
-        self._rebuild()
-
-    def _rebuild(self) -> None:
+        meta = self._meta
         for group in self._groups.values():
-            group.sort()
-        ordered = sorted(self._groups.items(), key=_group_order)
+            group.orders = []
+            group.shown = []
+            group.active = 0
+            for order, alert in zip(group.all_orders, group.all_alerts, strict=True):
+                key = order[2]
+                where = self._where(key, alert)
+                meta[key] = (order, meta[key][1], where)
+                if where == _SHOWN:
+                    group.orders.append(order)
+                    group.shown.append(alert)
+                    if alert.state == AlertState.ACTIVE:
+                        group.active += 1
+                elif where == _HIDDEN:
+                    self._hidden += 1
+            self._shown += len(group.shown)
+        self._rows = None
+
+    def _build_rows(self) -> None:
+        shown = [
+            (severity_rank(group.shown[0].severity), gkey, group)
+            for gkey, group in self._groups.items()
+            if group.shown
+        ]
+        shown.sort(key=lambda item: (item[0], item[1]))
         rows: list[Row] = []
-        for gkey, group in ordered:
-            members = group.ordered
-            worst = members[0].severity if members else "none"
-            active = sum(1 for a in members if a.state == AlertState.ACTIVE)
-            rows.append(GroupRow(gkey, len(members), active, worst))
-            rows.extend(members)
+        starts: dict[GroupKey, int] = {}
+        group_index: dict[str, int] = {}
+        for _rank, gkey, group in shown:
+            starts[gkey] = len(rows)
+            group_index[GroupRow.key_for(gkey)] = len(rows)
+            rows.append(GroupRow(gkey, len(group.shown), group.active, group.shown[0].severity))
+            rows.extend(group.shown)
         self._rows = rows
-        self._index = {row.key: i for i, row in enumerate(rows)}
-
-
-def _group_order(item: tuple[GroupKey, _Group]) -> tuple[int, GroupKey]:
-    gkey, group = item
-    worst = group.ordered[0] if group.ordered else None
-    return (severity_rank(worst.severity) if worst else 9, gkey)
+        self._starts = starts
+        self._group_index = group_index
