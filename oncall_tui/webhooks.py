@@ -3,8 +3,9 @@
 A Starlette app (driven in-process by tests through `httpx.ASGITransport`) served by uvicorn
 inside the running event loop. DESIGN.md section 8: Alertmanager is checked against an optional
 bearer token, PagerDuty against `X-PagerDuty-Signature`; a missing or wrong credential gets 401,
-bodies over the limit 413, non-JSON 400, wrong shapes 422, and each rejection is reported to the
-handler (which logs it) before the answer goes out. A notification is answered 200 only after
+bodies over the limit 413, a body still trickling in after BODY_TIMEOUT 408 (slowloris),
+non-JSON 400, wrong shapes and strings over MAX_STRING 422, and each rejection is reported to
+the handler (which logs it) before the answer goes out. A notification is answered 200 only after
 the handler returned, i.e. after its log entry is committed; if the handler fails the answer is
 500 so that the sender retries.
 
@@ -39,6 +40,12 @@ MAX_BODY: Final = 1 << 20
 # PagerDuty event data is handed on as a mapping; deeper nesting than any real event is refused
 # so that nothing downstream (redaction, JSON encoding, rendering) recurses without bound.
 MAX_EVENT_DEPTH: Final = 32
+# No label, annotation or event field of a real sender comes near this; a longer one is refused
+# rather than carried into the log and onto the operator's screen.
+MAX_STRING: Final = 64 * 1024
+# A sender that trickles its body (slowloris) is cut off: the connection would otherwise stay
+# open for as long as it likes.
+BODY_TIMEOUT: Final = 10.0
 ALERTMANAGER_PATH: Final = "/webhooks/alertmanager"
 PAGERDUTY_PATH: Final = "/webhooks/pagerduty"
 _STATUSES: Final = frozenset({"firing", "resolved"})
@@ -133,13 +140,19 @@ def _load_json(body: bytes) -> Any:
         raise WebhookRejected(400, "body is not valid JSON") from None
 
 
+def _bounded_text(text: str, where: str) -> str:
+    if len(text) > MAX_STRING:
+        raise WebhookRejected(422, f"{where} longer than {MAX_STRING} characters")
+    return _clean(text)
+
+
 def _str(obj: Mapping[str, Any], key: str, where: str, *, required: bool = True) -> str:
     value = obj.get(key)
     if value is None and not required and key not in obj:
         return ""
     if not isinstance(value, str):
         raise WebhookRejected(422, f"{where}{key} must be a string")
-    return _clean(value)
+    return _bounded_text(value, f"{where}{key}")
 
 
 def _str_map(
@@ -154,7 +167,9 @@ def _str_map(
     for name, item in value.items():
         if not isinstance(item, str):
             raise WebhookRejected(422, f"{where}{key} values must be strings")
-        result[_clean(name)] = _clean(item)
+        result[_bounded_text(name, f"{where}{key} name")] = _bounded_text(
+            item, f"{where}{key} value"
+        )
     return result
 
 
@@ -230,9 +245,9 @@ def _bounded(value: Any, depth: int) -> Any:
     if depth > MAX_EVENT_DEPTH:
         raise WebhookRejected(422, "event nested too deeply")
     if isinstance(value, str):
-        return _clean(value)
+        return _bounded_text(value, "event string")
     if isinstance(value, dict):
-        return {_clean(k): _bounded(v, depth + 1) for k, v in value.items()}
+        return {_bounded_text(k, "event key"): _bounded(v, depth + 1) for k, v in value.items()}
     if isinstance(value, list):
         return [_bounded(item, depth + 1) for item in value]
     return value
@@ -301,8 +316,9 @@ def _remote(request: Request) -> str:
     return request.client.host if request.client else ""
 
 
-async def _read_body(request: Request, max_body: int) -> bytes:
-    """The body, refused with 413 as soon as it is known to exceed `max_body`."""
+async def _read_body(request: Request, max_body: int, patience: float) -> bytes:
+    """The body, refused with 413 as soon as it is known to exceed `max_body`, and with 408
+    when it has not fully arrived within `patience` seconds."""
     declared = request.headers.get("content-length")
     if declared is not None:
         if not declared.isdigit():
@@ -312,14 +328,17 @@ async def _read_body(request: Request, max_body: int) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        # Counted while streaming: a chunked body has no Content-Length to trust.
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > max_body:
-                raise WebhookRejected(413, f"body larger than {max_body} bytes")
-            chunks.append(chunk)
+        async with asyncio.timeout(patience):
+            # Counted while streaming: a chunked body has no Content-Length to trust.
+            async for chunk in request.stream():
+                size += len(chunk)
+                if size > max_body:
+                    raise WebhookRejected(413, f"body larger than {max_body} bytes")
+                chunks.append(chunk)
     except ClientDisconnect:
         raise WebhookRejected(400, "client disconnected") from None
+    except TimeoutError:
+        raise WebhookRejected(408, f"body not received within {patience:g}s") from None
     return b"".join(chunks)
 
 
@@ -340,6 +359,7 @@ def make_webhook_app(
     alertmanager_token: str | None,
     pagerduty_secrets: Sequence[str] = (),
     max_body: int = MAX_BODY,
+    body_timeout: float = BODY_TIMEOUT,
 ) -> Starlette:
     secrets = tuple(secret for secret in pagerduty_secrets if secret)
 
@@ -371,7 +391,7 @@ def make_webhook_app(
                 request.headers.get("authorization"), alertmanager_token
             ):
                 raise WebhookRejected(401, "missing or wrong bearer token")
-            body = await _read_body(request, max_body)
+            body = await _read_body(request, max_body, body_timeout)
             notification = parse_alertmanager_notification(body)
         except WebhookRejected as rejected:
             return await reject(ALERTMANAGER_PATH, rejected, remote)
@@ -384,7 +404,7 @@ def make_webhook_app(
         try:
             if not secrets:
                 raise WebhookRejected(401, "webhook secret not configured")
-            body = await _read_body(request, max_body)
+            body = await _read_body(request, max_body, body_timeout)
             signature = request.headers.get("x-pagerduty-signature")
             if not signature:
                 raise WebhookRejected(401, "missing signature")
