@@ -11,7 +11,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import signal
@@ -52,8 +51,9 @@ EPILOG = f"""usage of each command:
   {PROG} fire [PRESET] [--label k=v ...] [--annotation k=v ...]
              [--to alertmanager|pagerduty|opsgenie] [--wait]
   {PROG} check-config [PATH] [--connect]      validate; --connect reaches every source
-  {PROG} log [--since 2h] [--source S ...] [--json]
-  {PROG} log export INCIDENT [--output PATH]  one incident's timeline as Markdown
+  {PROG} log [--since 2h] [--source S ...] [--kind K ...] [--text T] [--json]
+  {PROG} log export INCIDENT [--format markdown] [--output PATH]
+                                              one incident's timeline as Markdown
   {PROG} handoff [--since 12h]                the shift handoff
 
 exit status: 0 ok, 1 runtime failure, 2 configuration or usage error, 130 interrupted"""
@@ -154,13 +154,24 @@ def build_parser() -> argparse.ArgumentParser:
     log.add_argument(
         "--source", action="append", default=[], metavar="S", help="only this source (repeatable)"
     )
+    log.add_argument(
+        "--kind", action="append", default=[], metavar="K", help="only this kind (repeatable)"
+    )
+    log.add_argument("--text", metavar="TEXT", help="only entries mentioning TEXT")
     log.add_argument("--json", action="store_true", help="one JSON object per line")
     log.add_argument("--limit", type=int, default=1000, help="at most this many entries")
     log_commands = log.add_subparsers(dest="log_command", metavar="SUBCOMMAND")
     export = log_commands.add_parser(
-        "export", parents=[common], help="one incident's timeline as Markdown"
+        "export",
+        parents=[common],
+        help="one incident's timeline as Markdown (alerts, pages, acks, status updates)",
     )
-    export.add_argument("incident", nargs="?", metavar="INCIDENT", help="incident id")
+    export.add_argument(
+        "incident", nargs="?", metavar="INCIDENT", help="incident id, pagerduty/ID, or number"
+    )
+    export.add_argument(
+        "--format", choices=("markdown",), default="markdown", help="output format (markdown)"
+    )
     export.add_argument("--output", metavar="PATH", help="file to write (default: stdout)")
 
     handoff = commands.add_parser("handoff", parents=[common], help="the shift handoff summary")
@@ -673,71 +684,72 @@ def _since(text: str, clock: Clock) -> datetime:
         raise CliError(f"--since {text!r}: {exc}", EXIT_CONFIG) from None
 
 
-def entry_json(entry: LogEntry) -> str:
-    return json.dumps(
-        {
-            "id": entry.id,
-            "at": entry.at.isoformat(),
-            "source": entry.source,
-            "kind": entry.kind,
-            "actor": entry.actor,
-            "summary": entry.summary,
-            "data": entry.data,
-        },
-        default=str,
-        ensure_ascii=False,
-    )
-
-
-def entry_line(entry: LogEntry) -> str:
-    at = entry.at.astimezone().strftime("%Y-%m-%d %H:%M:%S")
-    actor = f" ({entry.actor})" if entry.actor else ""
-    return f"{at}  {entry.source:<12} {entry.kind:<18} {entry.summary}{actor}"
-
-
 def cmd_log(args: argparse.Namespace) -> int:
+    from oncall_tui.cli_log import NoLog, entry_json, entry_line, read_log
+
     if args.log_command == "export":
-        raise CliError(
-            "log export: not available yet: it will write one incident's timeline (alerts, "
-            "pages, acknowledgements, status updates) as Markdown; it comes with incidents",
-            EXIT_CONFIG,
-        )
+        return _export(args)
     config = _load(args)
     clock = SystemClock()
     since = _since(args.since, clock)
-    path = config.log.file
-    if not path.exists():
-        raise CliError(f"no log yet at {path}")
-    return _run(_print_log(config, clock, since, args.source, args.json, args.limit))
-
-
-async def _print_log(
-    config: Config,
-    clock: Clock,
-    since: datetime,
-    sources: Sequence[str],
-    as_json: bool,
-    limit: int,
-) -> int:
-    from oncall_tui.store import Store
-
-    store = await Store.open(config.log.file, clock=clock, secrets=config.secrets())
     try:
-        entries = await store.entries(since=since, sources=sources, limit=max(limit, 0))
-    finally:
-        await store.close()
-    render: Callable[[LogEntry], str] = entry_json if as_json else entry_line
-    for entry in sorted(entries, key=lambda e: (e.at, e.id or 0)):
+        entries = asyncio.run(
+            read_log(
+                config,
+                clock,
+                since=since,
+                sources=args.source,
+                kinds=args.kind,
+                text=args.text or "",
+                limit=args.limit,
+            )
+        )
+    except NoLog as exc:
+        raise CliError(str(exc)) from None
+    render: Callable[[LogEntry], str] = entry_json if args.json else entry_line
+    for entry in entries:
         _out(render(entry))
     return 0
 
 
+def _export(args: argparse.Namespace) -> int:
+    from oncall_tui.cli_log import NoLog, export_incident, write_text
+    from oncall_tui.timeline import TimelineError
+
+    if not args.incident:
+        raise CliError(
+            "log export: name an incident (its id, pagerduty/ID, or its number)", EXIT_CONFIG
+        )
+    config = _load(args)
+    try:
+        text = asyncio.run(export_incident(config, SystemClock(), args.incident))
+    except (NoLog, TimelineError) as exc:
+        raise CliError(f"log export: {exc.args[0]}") from None
+    if args.output:
+        write_text(Path(args.output).expanduser(), text)
+        _out(f"Written to {args.output}")
+    else:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+    return 0
+
+
 def cmd_handoff(args: argparse.Namespace) -> int:
-    raise CliError(
-        "handoff: not available yet: it will summarise the shift — what fired, who acknowledged "
-        "or silenced what, what is still open, silences expiring next shift, who is on call next",
-        EXIT_CONFIG,
-    )
+    from oncall_tui.cli_log import NoLog, shift_handoff
+
+    config = _load(args)
+    clock = SystemClock()
+    try:
+        shift = timedelta(seconds=parse_duration(args.since))
+    except ValueError as exc:
+        raise CliError(f"--since {args.since!r}: {exc}", EXIT_CONFIG) from None
+    try:
+        text = asyncio.run(shift_handoff(config, clock, shift))
+    except NoLog as exc:
+        raise CliError(f"handoff: {exc}") from None
+    sys.stdout.write(text)
+    sys.stdout.flush()
+    return 0
 
 
 _COMMANDS: dict[str, Callable[[argparse.Namespace], int]] = {

@@ -20,11 +20,13 @@ from pathlib import Path
 import httpx
 import pytest
 import yaml
+from log_harness import T0, handoff_scene, live_incident, world
 
 from oncall_tui.cli import main
 from oncall_tui.clock import SystemClock
 from oncall_tui.sandbox.standin import StandinAlertmanager
 from oncall_tui.store import Store
+from oncall_tui.timeline import load_timeline, timeline_markdown
 from oncall_tui.webhooks import WebhookServer
 
 COMMANDS = ["demo", "sandbox", "serve", "fire", "check-config", "log", "handoff"]
@@ -152,8 +154,8 @@ def test_check_config_summary_never_shows_secrets(
 @pytest.mark.parametrize(
     ("argv", "words"),
     [
-        (["handoff"], "handoff: not available yet"),
-        (["log", "export", "P123"], "log export: not available yet"),
+        (["log", "export"], "log export: name an incident"),
+        (["handoff", "--since", "soon"], "--since 'soon'"),
         (["fire", "--to", "pagerduty"], "no Events API key configured (pagerduty.routing_key)"),
         (["fire", "--to", "opsgenie"], "Opsgenie support is coming"),
         (["fire", "--wait"], "not available yet"),
@@ -440,3 +442,63 @@ async def test_fire_to_an_unreachable_pagerduty_exits_1_without_the_key(
     err = capsys.readouterr().err
     assert err.startswith("oncall-tui: pagerduty: not sent: connection refused")
     assert routing_key not in err
+
+
+# -- log export and handoff, on a log a real engine wrote ----------------------------------------
+
+
+async def test_log_export_handoff_and_filters_read_what_the_engine_logged(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config = tmp_path / "config.yaml"
+    async with world(tmp_path) as w:
+        incident = await live_incident(w)
+        await handoff_scene(w)
+        w.sandbox.write_config(config, log_path=w.config.log.file)
+        expected = timeline_markdown(await load_timeline(w.store, incident.id))
+    base = ("--config", str(config))
+
+    assert await run_main(*base, "log", "export", str(incident.number), "--format", "markdown") == 0
+    out = capsys.readouterr().out
+    assert out == expected
+    assert "- Time to acknowledge: 7m 00s" in out
+    assert "- Time to resolve: 31m 00s" in out
+    target = tmp_path / "postmortem.md"
+    assert await run_main(*base, "log", "export", incident.key, "--output", str(target)) == 0
+    assert target.read_text(encoding="utf-8") == expected
+    assert await run_main(*base, "log", "export", "P404") == 1
+    assert capsys.readouterr().err == "oncall-tui: log export: no incident 'P404' in the log\n"
+
+    # The shift reaching back to T0, whenever the test runs (the CLI's clock is the real one).
+    hours = int((datetime.now(UTC) - T0).total_seconds() // 3600) + 2
+    assert await run_main(*base, "handoff", "--since", f"{hours}h") == 0
+    handoff = capsys.readouterr().out
+    assert "## What fired (3)" in handoff
+    assert "acknowledged by Demo Operator: #1" in handoff
+    # Still open: from the snapshot the engine saved when it stopped, said to be from then.
+    assert "_As last seen at 2026-11-23 02:40 UTC._" in handoff
+    assert "- [warning] HighLatency (search): p99 latency above 1s" in handoff
+    assert "\n- Payments, level 1: " in handoff.split("## On call next")[1]
+
+    since = f"{hours}h"
+    kinds = ("--kind", "incident.acknowledged", "--kind", "incident.resolved")
+    assert await run_main(*base, "log", "--since", since, *kinds, "--json") == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert [r["kind"] for r in rows] == ["incident.acknowledged", "incident.resolved"]
+    assert rows[0]["data"]["key"] == incident.key
+    assert await run_main(*base, "log", "--since", since, "--text", "DiskFull", "--json") == 0
+    lines = capsys.readouterr().out.splitlines()
+    # Found in summaries and in data: the request, its outcome, and what Alertmanager then showed.
+    found = [json.loads(line)["kind"] for line in lines]
+    assert found == ["action.requested", "action.done", "silence.created"]
+    assert all("DiskFull" in line for line in lines)
+
+
+def test_handoff_without_a_log_file_says_so(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    path = write_config(tmp_path, "http://127.0.0.1:1")
+    assert main(["--config", str(path), "handoff"]) == 1
+    assert capsys.readouterr().err == f"oncall-tui: handoff: no log yet at {tmp_path / 'log.db'}\n"
+    assert main(["--config", str(path), "log", "export", "P1"]) == 1
+    assert "no log yet" in capsys.readouterr().err
