@@ -210,7 +210,7 @@ async def test_one_incident_per_component_across_duplicates_and_a_restart_then_r
     assert pipeline.fake.component_status(PAY) == "operational"
     assert pipeline.fake.incident(by_component[SEARCH]["id"])["status"] == "investigating"
     assert len(pipeline.incidents()) == 2
-    actions = await pipeline.log("action.done", source="operator")
+    actions = await pipeline.log("action.done", source="automation")
     assert {a.actor for a in actions} == {"automation"}
 
 

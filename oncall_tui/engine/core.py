@@ -30,6 +30,8 @@ from oncall_tui.engine.correlation import Correlator, learn_from_log, learn_rout
 from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.engine.loop import PollLoop
 from oncall_tui.engine.pagerduty_part import PagerDutyPart, pagerduty_configured
+from oncall_tui.engine.statuspage_episode import DEFAULT_TEMPLATES
+from oncall_tui.engine.statuspage_part import StatuspagePart, statuspage_configured
 from oncall_tui.events import (
     ActionChanged,
     AlertsRaised,
@@ -101,6 +103,7 @@ class Engine:
         self._restored_from_log = False
         self._am_actions: AlertmanagerActions | None = None
         self._pagerduty: PagerDutyPart | None = None
+        self._statuspage: StatuspagePart | None = None
         self.correlator = Correlator()
 
     # -- listeners -----------------------------------------------------------------------------
@@ -176,11 +179,24 @@ class Engine:
                 emit=self._emit,
                 changed=self._publish,
             )
+        if statuspage_configured(self.config):
+            self._statuspage = StatuspagePart(
+                self.config,
+                http=self._http,
+                clock=self.clock,
+                store=self.store,
+                emit=self._emit,
+                changed=self._publish,
+                submit=lambda request: self.act(request, actor="automation"),
+                read_only=self.read_only,
+            )
         restored = await self.store.load_snapshot()
         if restored is not None:
             self._restored_from_log = True
             if self._pagerduty is not None:
                 self._pagerduty.restore(restored)
+            if self._statuspage is not None:
+                self._statuspage.restore(restored)
             self._alerts.restore(restored.alerts, restored.silences)
             self._alerts.restore_health(restored.health)
             self.snapshot = replace(restored, restored=True)
@@ -200,6 +216,8 @@ class Engine:
         self._spawn(self._run_outbox(), "outbox")
         if self._pagerduty is not None:
             self._pagerduty.start()
+        if self._statuspage is not None:
+            await self._statuspage.start()
         self._spawn(self._learn_correlation(), "learn-correlation")
         self._publish()
 
@@ -252,6 +270,8 @@ class Engine:
     async def stop(self) -> None:
         if self._pagerduty is not None:
             await self._pagerduty.stop()
+        if self._statuspage is not None:
+            await self._statuspage.stop()
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
@@ -285,6 +305,8 @@ class Engine:
             loop.wake()
         if self._pagerduty is not None:
             self._pagerduty.wake()
+        if self._statuspage is not None:
+            self._statuspage.wake()
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -300,6 +322,8 @@ class Engine:
             if not first or self._restored_from_log:
                 self._raise_notifications(change)
         self._publish()
+        if self._statuspage is not None:
+            self._statuspage.on_alerts(self.snapshot)
         await self._maybe_save_snapshot()
 
     async def _log_edges(self, before: Mapping[str, SourceHealth]) -> None:
@@ -388,6 +412,8 @@ class Engine:
         )
         if self._pagerduty is not None:
             self.snapshot = self._pagerduty.publish_into(self.snapshot)
+        if self._statuspage is not None:
+            self.snapshot = self._statuspage.publish_into(self.snapshot)
         self._emit(SnapshotChanged(self.snapshot))
 
     def _current_webhook_health(self) -> SourceHealth:
@@ -433,6 +459,16 @@ class Engine:
     def pagerduty_configured(self) -> bool:
         return self._pagerduty is not None
 
+    @property
+    def statuspage_configured(self) -> bool:
+        return self._statuspage is not None
+
+    def status_templates(self) -> dict[str, str]:
+        """Message templates for status updates: the configured ones over the defaults."""
+        if self._statuspage is None:
+            return dict(DEFAULT_TEMPLATES)
+        return self._statuspage.templates()
+
     async def incident_notes(self, incident: Incident) -> list[IncidentNote]:
         if self._pagerduty is None or incident.system != "pagerduty":
             return []
@@ -461,14 +497,17 @@ class Engine:
 
     # -- actions -------------------------------------------------------------------------------
 
-    async def act(self, request: ActionRequest) -> Action:
-        """Record the action as pending, carry it out, record the outcome; never raises."""
+    async def act(self, request: ActionRequest, *, actor: str | None = None) -> Action:
+        """Record the action as pending, carry it out, record the outcome; never raises.
+
+        `actor` is the operator unless automation acts (`actor="automation"`).
+        """
         action = Action(
             id=secrets.token_hex(6),
             kind=request.kind,
             target=request.target,
             params=dict(request.params),
-            actor=self.config.actor,
+            actor=actor or self.config.actor,
             created_at=self.clock.now(),
         )
         # Every action changes something somewhere: read-only refuses them all.
@@ -476,7 +515,7 @@ class Engine:
             return await self._finish(action, ActionStatus.FAILED, "refused: read-only mode")
         await self.store.put_action(action)
         await self.store.append(
-            "operator",
+            "automation" if actor == "automation" else "operator",
             "action.requested",
             f"{request.kind} {request.target}".strip(),
             actor=action.actor,
@@ -499,7 +538,11 @@ class Engine:
         try:
             if self._pagerduty is not None and self._pagerduty.handles(request):
                 outcome = await self._pagerduty.run(action.id, request)
-            elif request.kind.startswith("incident.") or request.params.get("to") not in (
+            elif self._statuspage is not None and self._statuspage.handles(request):
+                outcome = await self._statuspage.run(action.id, request)
+            elif request.kind.startswith(("incident.", "statuspage.")) or request.params.get(
+                "to"
+            ) not in (
                 None,
                 "alertmanager",
             ):
@@ -534,7 +577,7 @@ class Engine:
         if self._store is not None:
             await self.store.put_action(action)
             await self.store.append(
-                "operator",
+                "automation" if action.actor == "automation" else "operator",
                 f"action.{status.value}",
                 f"{action.kind}: {result}",
                 actor=action.actor,
