@@ -7,10 +7,11 @@ stand-in notifies the engine's webhook listener and pages the fake PagerDuty as 
 back; the engine polls, applies, and acknowledges through the outbox. The log is whatever the
 engine wrote while that happened.
 
-The story (offsets from T0): 0 payment-service's ServiceDown fires and pages; +5m PagerDuty
-escalates (nobody acknowledged); +7m the operator acknowledges from oncall-tui; +31m the alert
-resolves, Alertmanager resolves the incident. A second, warning alert fires at +40m and stays
-open, and a silence ending in 3 hours is created, for the handoff.
+The story (offsets from T0): 0 payment-service's ServiceDown fires; +1s Alertmanager notifies
+and pages PagerDuty; +5m01s PagerDuty escalates (nobody acknowledged); +7m01s the operator
+acknowledges from oncall-tui; +31m the alert resolves and +31m01s Alertmanager resolves the
+incident. A second, warning alert fires at +40m and stays open, and a silence ending three hours
+later is created, for the handoff.
 """
 
 from __future__ import annotations
@@ -30,8 +31,9 @@ from oncall_tui.config import Config, validate_config
 from oncall_tui.engine import ActionRequest, Engine
 from oncall_tui.events import EngineEvent, SnapshotChanged
 from oncall_tui.models import Incident, LogEntry
+from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
 from oncall_tui.sandbox.runner import Sandbox
-from oncall_tui.sandbox.standin import format_time
+from oncall_tui.sandbox.standin import StandinAlertmanager, format_time
 from oncall_tui.store import Store
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
@@ -61,6 +63,16 @@ class World:
     store: Store
     config: Config
     http: httpx.AsyncClient
+
+    @property
+    def pagerduty(self) -> FakePagerDuty:
+        assert self.sandbox.pagerduty is not None
+        return self.sandbox.pagerduty
+
+    @property
+    def standin(self) -> StandinAlertmanager:
+        # No public accessor on Sandbox yet; the harness needs the stand-in to flush it by hand.
+        return self.sandbox._standins[0]
 
     @property
     def am_url(self) -> str:
@@ -109,6 +121,12 @@ class World:
         await until(enough)
         return await self.logged(kind, source)
 
+    def pagerduty_polls(self) -> int:
+        """Incident polls done so far (no public counter on Engine; read for ordering only)."""
+        part = self.engine._pagerduty
+        assert part is not None
+        return part.incidents_loop.polls
+
     def incident(self) -> Incident:
         return next(i for i in self.engine.snapshot.incidents if i.service == "payment-service")
 
@@ -131,6 +149,11 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
         pagerduty_time_scale=1.0,  # escalation delays in real minutes of the frozen clock
     )
     await sandbox.start()
+    assert sandbox.pagerduty is not None
+    # The story drives both by hand, so that the log's order is repeatable.
+    await sandbox.pagerduty.stop()
+    for standin in sandbox._standins:
+        await standin.stop()
     store: Store | None = None
     engine: Engine | None = None
     http = httpx.AsyncClient(timeout=5.0)
@@ -151,31 +174,58 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
 
 
 async def live_incident(w: World) -> Incident:
-    """Fire, page, escalate, acknowledge, resolve: the story in the module docstring."""
+    """Fire, page, escalate, acknowledge, resolve: the story in the module docstring.
+
+    Alertmanager's notifier and PagerDuty's webhooks are driven by hand (`flush`, `tick`) and each
+    step waits for what it causes to be logged, so the log's order is the same on every run: a
+    notification wakes every poll at once, and two polls finding news at the same moment would
+    log it in either order.
+    """
+    fake, notifier = w.pagerduty, w.standin
     await w.post_alert(PAYMENTS, summary="payment-service is down")
-    await w.refresh()
-    await w.wait_logged("incident.triggered", source="pagerduty")
-    await until(lambda: any(i.service == "payment-service" for i in w.engine.snapshot.incidents))
+    await w.refresh()  # the poll sees it first
+    await w.wait_logged("alert.firing")
+
+    w.clock.advance(1)
+    await notifier.flush()  # notifies the listener; the relay pages PagerDuty first
+    await w.wait_logged("webhook", source="alertmanager")
+    await w.wait_logged("incident.triggered", source="pagerduty")  # the poll the webhook woke
+    await fake.tick()  # PagerDuty's own webhook: nothing new by now
+    await w.wait_logged("webhook", source="pagerduty")
 
     w.clock.advance(5 * 60)  # level 1's delay passes unacknowledged: PagerDuty escalates
+    polls = w.pagerduty_polls()
+    await fake.tick()
     await w.wait_logged("incident.escalated", source="pagerduty")
+    await until(lambda: w.pagerduty_polls() > polls)  # the escalation webhook wakes a poll
 
     w.clock.advance(2 * 60)
     incident = w.incident()
     action = await w.engine.act(ActionRequest("incident.acknowledge", incident.key))
     assert action.status.value == "done", action.result
+    await fake.tick()  # its webhook comes back; the acknowledgement is not logged twice
+    await w.wait_logged("webhook", 3, source="pagerduty")
 
-    w.clock.advance(24 * 60)
+    w.clock.advance(24 * 60 - 1)
     await w.post_alert(PAYMENTS, summary="payment-service is down", ends_at=w.clock.now())
-    await w.wait_logged("incident.resolved", source="pagerduty")
+    polls = w.pagerduty_polls()
     await w.refresh()
-    await w.wait_logged("alert.resolved", source="alertmanager")
+    await w.wait_logged("alert.resolved")
+    await until(lambda: w.pagerduty_polls() > polls)
+    w.clock.advance(1)
+    polls = w.pagerduty_polls()
+    await notifier.flush()  # resolved notification: the relay resolves the PagerDuty incident
+    await w.wait_logged("webhook", 2, source="alertmanager")
+    await until(lambda: w.pagerduty_polls() > polls)  # the poll that notification woke
+    await fake.tick()
+    await w.wait_logged("incident.resolved", source="pagerduty")
+    await w.wait_logged("webhook", 4, source="pagerduty")
     return incident
 
 
 async def handoff_scene(w: World) -> None:
     """After the incident: a warning still firing and a silence that ends in three hours."""
-    w.clock.advance(9 * 60)
+    w.clock.advance(9 * 60 - 1)
     await w.post_alert(SEARCH, summary="p99 latency above 1s")
     action = await w.engine.act(
         ActionRequest(

@@ -29,10 +29,11 @@ STAGES = [
     ("operator", "action.requested"),
     ("pagerduty", "incident.acknowledged"),
     ("operator", "action.done"),
+    ("alertmanager", "alert.resolved"),
     ("alertmanager", "webhook"),
     ("pagerduty", "incident.resolved"),
-    ("alertmanager", "alert.resolved"),
 ]
+SECOND = timedelta(seconds=1)
 
 
 async def test_a_lived_incident_reads_back_in_order_with_its_durations(tmp_path: Path) -> None:
@@ -51,11 +52,11 @@ async def test_a_lived_incident_reads_back_in_order_with_its_durations(tmp_path:
     # Alertmanager's dedup key is sha256 of this group key: that is what linked the two.
     assert timeline.group_keys == ('{}:{alertname="ServiceDown", service="payment-service"}',)
     assert timeline.first_alert_at == T0
-    assert timeline.triggered_at == T0
-    assert timeline.acknowledged_at == T0 + timedelta(minutes=7)
+    assert timeline.triggered_at == T0 + SECOND
+    assert timeline.acknowledged_at == T0 + timedelta(minutes=7) + SECOND
     assert timeline.acknowledged_by == "Demo Operator"
-    assert timeline.resolved_at == T0 + timedelta(minutes=31)
-    assert timeline.detection_to_page == timedelta(0)
+    assert timeline.resolved_at == T0 + timedelta(minutes=31) + SECOND
+    assert timeline.detection_to_page == SECOND
     assert timeline.time_to_acknowledge == timedelta(minutes=7)
     assert timeline.time_to_resolve == timedelta(minutes=31)
     assert timeline.escalations == 1
@@ -67,12 +68,12 @@ async def test_a_lived_incident_reads_back_in_order_with_its_durations(tmp_path:
     assert text.startswith(f"# PagerDuty incident #{incident.number}: ")
     assert "- Time to acknowledge: 7m 00s" in text
     assert "- Time to resolve: 31m 00s" in text
-    assert "- Detection to page: 0s" in text
-    assert "| Acknowledged by Demo Operator | 2026-11-23 02:07:00 UTC | 7m 00s |" in text
+    assert "- Detection to page: 1s" in text
+    assert "| Acknowledged by Demo Operator | 2026-11-23 02:07:01 UTC | 7m 01s |" in text
     rows = [line for line in text.splitlines() if line.startswith("| 02:")]
     assert len(rows) == len(STAGES)
-    assert rows[3].startswith("| 02:05:00 | 5m 00s | PagerDuty | incident.escalated |")
-    assert rows[-2].startswith("| 02:31:00 | 31m 00s | PagerDuty | incident.resolved |")
+    assert rows[3].startswith("| 02:05:01 | 5m 01s | PagerDuty | incident.escalated |")
+    assert rows[-1].startswith("| 02:31:01 | 31m 01s | PagerDuty | incident.resolved |")
     assert "HighLatency" not in text
     assert "DiskFull" not in text
     assert "Still" not in text
@@ -82,6 +83,7 @@ async def test_an_incident_still_open_has_no_resolve_time(tmp_path: Path) -> Non
     async with world(tmp_path) as w:
         await w.post_alert(SEARCH | {"severity": "critical"}, summary="search is failing")
         await w.refresh()
+        await w.standin.flush()  # notifies, and pages PagerDuty
         await w.wait_logged("incident.triggered", source="pagerduty")
         w.clock.advance(90)
         timeline = await load_timeline(w.store, "1")
