@@ -12,8 +12,10 @@ from typing import Any
 import pytest
 from rich.text import Text
 from textual.widgets import Button, Input, Select, Static, TextArea
-from ui_statuspage_harness import COMPONENTS, Host, make_config, started, until, wired
+from ui_statuspage_harness import COMPONENTS, T0, Host, make_config, started, until, wired
 
+from oncall_tui.clock import FrozenClock
+from oncall_tui.store import Store
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.status_forms import ComponentStatusForm, StatusPostForm
 from oncall_tui.ui.status_post import component_word, status_word
@@ -367,6 +369,11 @@ async def test_restored_page_is_marked_stale_while_statuspage_refuses(tmp_path: 
         seen = r.engine.snapshot.health_of("statuspage")
         assert seen is not None
         assert seen.last_success is not None
+        last = r.engine.snapshot
+    # Saved again here, not left to Engine.stop: a write cancelled at stop can lose that save.
+    store = await Store.open(log, clock=FrozenClock(T0))
+    await store.save_snapshot(last)
+    await store.close()
     config = make_config(log={"path": str(log)}, api_key="revoked-key")
     async with started(tmp_path, config, refresh=False) as r:
         app = Host(r)
