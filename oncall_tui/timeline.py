@@ -356,6 +356,40 @@ async def load_timeline(log: LogReader, ref: str) -> Timeline:
     return incident_timeline(entries, key)
 
 
+async def incident_for_entry(log: LogReader, entry: LogEntry) -> str:
+    """The key of the incident a log entry belongs to, found through the log; "" if none.
+
+    An incident's rows and the actions on it name its key; an Alertmanager notification names
+    its group key, whose hash is the incident's dedup key; an alert's rows name its fingerprint,
+    which the notifications of its group list.
+    """
+    data = entry.data
+    key = str(data.get("key", ""))
+    if key.partition("/")[0] in PAGING_SOURCES:
+        return key
+    group_keys: list[str] = []
+    if isinstance(data.get("group_key"), str):
+        group_keys.append(data["group_key"])
+    fingerprint = data.get("fingerprint")
+    if not group_keys and isinstance(fingerprint, str) and fingerprint:
+        since = entry.at - WINDOW
+        notifications = await log.entries(
+            since=since, sources=("alertmanager",), kinds=("webhook",), text=fingerprint, limit=50
+        )
+        for webhook in notifications:
+            fingerprints = {str(a.get("fingerprint", "")) for a in _alerts_of(webhook)}
+            group_key = webhook.data.get("group_key")
+            if fingerprint in fingerprints and isinstance(group_key, str):
+                group_keys.append(group_key)
+    for group_key in dict.fromkeys(group_keys):
+        dedup = group_hash(group_key)
+        rows = await log.entries(sources=PAGING_SOURCES, text=dedup, limit=20)
+        for row in _incident_rows(rows):
+            if row.data.get("dedup_key") == dedup and row.data.get("key"):
+                return str(row.data["key"])
+    return ""
+
+
 # -- Markdown ---------------------------------------------------------------------------------
 
 
