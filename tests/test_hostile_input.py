@@ -310,8 +310,8 @@ async def test_slow_connections_do_not_starve_real_senders(listener: Listener) -
                 started = loop.time()
                 response = await http.post(AM_PATH, content=_body(AM_VALID), headers=AUTH)
                 assert response.status_code == 200
-                assert loop.time() - started < 1.0
-        assert sorted(set(await asyncio.gather(*trickling))) == [408]
+                assert loop.time() - started < 3.0  # bounded by work, not by the slow ones
+        assert set(await asyncio.gather(*trickling)) == {408}
     finally:
         for task in trickling:
             task.cancel()
