@@ -300,6 +300,10 @@ class Engine:
         finally:
             await asyncio.shield(self.stop())
 
+    def _wake_alert_polls(self) -> None:
+        for loop in self._alert_loops:
+            loop.wake()
+
     def refresh_now(self) -> None:
         for loop in self._alert_loops:
             loop.wake()
@@ -439,7 +443,7 @@ class Engine:
         if entry.source == "alertmanager" and entry.kind == "webhook":
             self.correlator.record_log_entry(entry)
             # The push is a hint; the poll it triggers is what the screen shows.
-            self.refresh_now()
+            self._wake_alert_polls()
 
     # -- queries -------------------------------------------------------------------------------
 
@@ -563,7 +567,7 @@ class Engine:
             log.exception("action %s failed", action.kind)
             return await self._finish(action, ActionStatus.FAILED, f"internal error: {exc}")
         if action.kind.startswith(("silence.", "alert.")):
-            self.refresh_now()
+            self._wake_alert_polls()
         return await self._finish(action, ActionStatus.DONE, outcome.summary, outcome.data)
 
     async def _finish(
