@@ -15,6 +15,12 @@ webhooks v3 to the listener's `/webhooks/pagerduty`, and the config gets a `page
 with the sandbox's throwaway token, routing key and webhook secret. The stand-in Alertmanager
 notifies only the webhook listener; its notifications pass through `PagerDutyRelay`, which pages
 the fake as Alertmanager's PagerDuty notifier would.
+
+With `opsgenie=True` (the default) it serves the fake Opsgenie on a loopback port too:
+Alertmanager's warning route sends it alerts through `opsgenie_configs` (alias = sha256 of the
+group key, closed by alias on resolve), the stand-in through `OpsgenieRelay`, and the config
+gets an `opsgenie:` section with the sandbox's throwaway API key. The fake processes its
+asynchronous requests as it is asked, or after `opsgenie_processing_seconds`.
 """
 
 from __future__ import annotations
@@ -40,7 +46,9 @@ from oncall_tui.sandbox.alertmanager_process import (
     alertmanager_config_yaml,
     find_alertmanager_binary,
 )
+from oncall_tui.sandbox.fake_opsgenie import FakeOpsgenie
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
+from oncall_tui.sandbox.opsgenie_relay import OpsgenieRelay
 from oncall_tui.sandbox.scenario import Scenario
 from oncall_tui.sandbox.standin import StandinAlertmanager
 from oncall_tui.sandbox.standin_relay import PagerDutyRelay
@@ -114,6 +122,8 @@ class Sandbox:
         peers: int = 1,
         pagerduty: bool = True,
         pagerduty_time_scale: float = 30.0,
+        opsgenie: bool = True,
+        opsgenie_processing_seconds: float = 2.0,
     ) -> None:
         if peers < 1:
             raise ValueError("a sandbox needs at least one Alertmanager")
@@ -148,6 +158,12 @@ class Sandbox:
         self.pagerduty_token = secrets.token_urlsafe(24)
         self.pagerduty_routing_key = secrets.token_hex(16)
         self.pagerduty_webhook_secret = secrets.token_urlsafe(24)
+        self._with_opsgenie = opsgenie
+        self._opsgenie_processing_seconds = opsgenie_processing_seconds
+        self.opsgenie: FakeOpsgenie | None = None
+        self.opsgenie_url = ""
+        self._opsgenie_server: WebhookServer | None = None
+        self.opsgenie_api_key = secrets.token_urlsafe(24)
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -183,6 +199,8 @@ class Sandbox:
         try:
             if self._with_pagerduty:
                 await self._start_pagerduty()
+            if self._with_opsgenie:
+                await self._start_opsgenie()
             await self._start_alertmanager()
             if self._with_scenario:
                 self.scenario = Scenario(
@@ -216,6 +234,19 @@ class Sandbox:
         self.pagerduty_url = f"http://{server.address}"
         await fake.start()
 
+    async def _start_opsgenie(self) -> None:
+        fake = FakeOpsgenie(
+            clock=self.clock,
+            api_key=self.opsgenie_api_key,
+            seed=self.seed,
+            processing_seconds=self._opsgenie_processing_seconds,
+        )
+        server = WebhookServer(fake.app, HOST, 0)
+        await server.start()
+        self.opsgenie = fake
+        self._opsgenie_server = server
+        self.opsgenie_url = f"http://{server.address}"
+
     async def _start_alertmanager(self) -> None:
         if self._wanted_backend != "standin":
             binary = find_alertmanager_binary()
@@ -242,6 +273,8 @@ class Sandbox:
             webhook_token=self.webhook_token,
             pagerduty_events_url=self.pagerduty_url or None,
             pagerduty_routing_key=self.pagerduty_routing_key,
+            opsgenie_url=self.opsgenie_url or None,
+            opsgenie_api_key=self.opsgenie_api_key,
         )
         clustered = self.peers > 1
         for index in range(self.peers):
@@ -262,11 +295,15 @@ class Sandbox:
         urls = []
         for _ in range(self.peers):
             http = None
-            if self.pagerduty_url:
-                relay = PagerDutyRelay(
-                    httpx.AsyncHTTPTransport(), self.pagerduty_url, self.pagerduty_routing_key
-                )
-                http = httpx.AsyncClient(timeout=5.0, transport=relay)
+            if self.pagerduty_url or self.opsgenie_url:
+                transport: httpx.AsyncBaseTransport = httpx.AsyncHTTPTransport()
+                if self.opsgenie_url:
+                    transport = OpsgenieRelay(transport, self.opsgenie_url, self.opsgenie_api_key)
+                if self.pagerduty_url:
+                    transport = PagerDutyRelay(
+                        transport, self.pagerduty_url, self.pagerduty_routing_key
+                    )
+                http = httpx.AsyncClient(timeout=5.0, transport=transport)
                 self._standin_clients.append(http)
             standin = StandinAlertmanager(
                 clock=self.clock,
@@ -304,6 +341,7 @@ class Sandbox:
         await self._stop_processes()
         # After Alertmanager: it would otherwise page a fake that is gone.
         await self._stop_pagerduty()
+        await self._stop_opsgenie()
         self.alertmanager_urls = []
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -317,6 +355,13 @@ class Sandbox:
             await self._pagerduty_server.stop()
             self._pagerduty_server = None
         self.pagerduty_url = ""
+
+    async def _stop_opsgenie(self) -> None:
+        self.opsgenie = None
+        if self._opsgenie_server is not None:
+            await self._opsgenie_server.stop()
+            self._opsgenie_server = None
+        self.opsgenie_url = ""
 
     async def _stop_processes(self) -> None:
         # Later peers first: the first is the one the others joined.
@@ -360,6 +405,8 @@ class Sandbox:
                 "api_url": self.pagerduty_url,
                 "events_url": self.pagerduty_url,
             }
+        if self.opsgenie_url:
+            data["opsgenie"] = {"api_key": self.opsgenie_api_key, "api_url": self.opsgenie_url}
         return data
 
     def config(self, *, log_path: Path | None = None) -> Config:
@@ -373,9 +420,9 @@ class Sandbox:
         header = (
             "# oncall-tui config for a local sandbox, written by `oncall-tui sandbox`.\n"
             "# It is valid only while that sandbox runs: its ports are chosen at start-up.\n"
-            "# The webhook token and PagerDuty keys below are random throwaway secrets of this\n"
-            "# sandbox alone, so they are written here directly; real secrets belong in ${ENV}\n"
-            "# variables.\n"
+            "# The webhook token, PagerDuty and Opsgenie keys below are random throwaway secrets\n"
+            "# of this sandbox alone, so they are written here directly; real secrets belong in\n"
+            "# ${ENV} variables.\n"
         )
         text = header + yaml.safe_dump(data, sort_keys=False)
         path.parent.mkdir(parents=True, exist_ok=True)
