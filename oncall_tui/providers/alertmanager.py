@@ -20,7 +20,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
-from collections.abc import Callable, Mapping, Sequence
+import json
+import re
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -46,6 +48,8 @@ OFFLOAD_DECODE_BYTES = 256 * 1024  # about 500 alerts
 T = TypeVar("T")
 # Go's zero time.Time; Alertmanager sends it for "no end" in some places.
 _GO_ZERO_YEAR = 1
+_DECODER = json.JSONDecoder()
+_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -210,9 +214,22 @@ class AlertmanagerClient:
 
         if len(response.content) < OFFLOAD_DECODE_BYTES:
             return decode()
+
+        def decode_items() -> list[T]:
+            try:
+                text = response.content.decode("utf-8")
+                if not text.lstrip(" \t\n\r").startswith("["):
+                    return decode()  # not a list: the usual error
+                return [self._parse_one(item, what, parse) for item in json_array_items(text)]
+            except ValueError:
+                raise ProviderError(
+                    self.source, f"answer from {response.url.path} is not JSON", status=None
+                ) from None
+
         # Thousands of alerts take a few hundred milliseconds to decode: done on the event loop
-        # that would freeze the dashboard, so big answers are decoded in a worker thread.
-        return await asyncio.to_thread(decode)
+        # that would freeze the dashboard, so big answers are decoded in a worker thread, one
+        # item at a time (json.loads would hold the GIL, and so the dashboard, for all of it).
+        return await asyncio.to_thread(decode_items)
 
     def _json(self, response: httpx.Response) -> Any:
         try:
@@ -362,6 +379,32 @@ class AlertmanagerClient:
 
     def _silence(self, item: Mapping[str, Any]) -> Silence:
         return parse_silence(item, cluster=self.cluster)
+
+
+def json_array_items(text: str) -> Iterator[Any]:
+    """The items of a JSON document that is one array, decoded one at a time.
+
+    Same result as `json.loads(text)` for a valid array (ValueError otherwise), but the standard
+    decoder is called once per item, so that a worker thread decoding 50 MB lets the event loop
+    run between items instead of holding the GIL for the whole document.
+    """
+    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
+    if text[pos : pos + 1] != "[":
+        raise ValueError("not a JSON array")
+    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    if text[pos : pos + 1] != "]":
+        while True:
+            item, pos = _DECODER.raw_decode(text, pos)
+            yield item
+            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
+            separator = text[pos : pos + 1]
+            if separator == "]":
+                break
+            if separator != ",":
+                raise ValueError(f"expected ',' or ']' at {pos}")
+            pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
+    if _SPACE.match(text, pos + 1).end() != len(text):  # type: ignore[union-attr]
+        raise ValueError("extra data after the JSON array")
 
 
 def parse_alert(item: Mapping[str, Any], *, cluster: str, peer: str = "") -> Alert:
