@@ -15,10 +15,11 @@ from textual.widgets import Button, Input, Select, Static, TextArea
 from ui_statuspage_harness import COMPONENTS, T0, Host, make_config, started, until, wired
 
 from oncall_tui.clock import FrozenClock
+from oncall_tui.models import Component
 from oncall_tui.store import Store
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.status_forms import ComponentStatusForm, StatusPostForm
-from oncall_tui.ui.status_post import component_word, status_word
+from oncall_tui.ui.status_post import StatusPost, component_word, preview_lines, status_word
 from oncall_tui.ui.statuspage import StatuspageView
 
 PAYMENTS, CHECKOUT, SEARCH, WEBSITE = (
@@ -385,3 +386,31 @@ async def test_restored_page_is_marked_stale_while_statuspage_refuses(tmp_path: 
             status = app.view.query_one("#statuspage-status", Static)
             await until(lambda: "stale since 02:00:00" in _plain(status))
             assert _cell(app.view, "components", PAYMENTS, "status") == "Partial outage"
+
+
+def test_preview_names_components_the_form_cannot_show() -> None:
+    """A component the incident keeps but the page no longer lists is still in the preview."""
+    page = {"a1": Component("a1", "API", "partial_outage")}
+    post = StatusPost(
+        incident_id="inc1",
+        name="API errors",
+        status="monitoring",
+        body="A fix is out.",
+        components=(("a1", "degraded_performance"),),
+        kept=("gone000001",),
+    )
+    assert preview_lines(post, page) == [
+        "API errors",
+        "Monitoring - A fix is out.",
+        "",
+        "Affected components:",
+        "  API         Degraded performance (now Partial outage)",
+        "  gone000001  status unchanged",
+    ]
+    request = post.request()
+    assert (request.kind, request.target) == ("statuspage.incident.update", "inc1")
+    assert request.params == {
+        "status": "monitoring",
+        "body": "A fix is out.",
+        "components": {"a1": "degraded_performance"},
+    }

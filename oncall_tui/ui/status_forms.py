@@ -218,6 +218,11 @@ class StatusPostForm(ModalScreen[StatusPost | None]):
             body=self.query_one("#sp-body", TextArea).text.strip(),
             components=components,
             impact=impact,
+            kept=tuple(
+                cid
+                for cid in (incident.component_ids if incident else ())
+                if cid not in self._by_id
+            ),
         )
 
     def problems(self, post: StatusPost) -> list[tuple[str, str]]:

@@ -115,6 +115,9 @@ class StatusPost:
     body: str
     components: tuple[tuple[str, str], ...]  # (component id, status to set), in page order
     impact: str | None = None  # new incidents only
+    # Components the incident already affects that the form cannot show (not in the page's
+    # list, e.g. deleted since): they stay on the incident, so customers still see them.
+    kept: tuple[str, ...] = ()
 
     def request(self) -> ActionRequest:
         params: dict[str, Any] = {
@@ -132,9 +135,10 @@ class StatusPost:
 def preview_lines(post: StatusPost, components: Mapping[str, Component]) -> list[str]:
     """What customers will read, line by line: name, status word and message, components."""
     lines = [post.name, f"{status_word(post.status)} - {post.body}", ""]
-    if post.components:
+    if post.components or post.kept:
         lines.append("Affected components:")
-        width = max(len(_name(cid, components)) for cid, _ in post.components)
+        names = [_name(cid, components) for cid, _ in post.components] + list(post.kept)
+        width = max(len(name) for name in names)
         for cid, status in post.components:
             old = components[cid].status if cid in components else ""
             change = (
@@ -143,6 +147,7 @@ def preview_lines(post: StatusPost, components: Mapping[str, Component]) -> list
                 else f"{component_word(status)} (now {component_word(old)})"
             )
             lines.append(f"  {_name(cid, components):<{width}}  {change}")
+        lines.extend(f"  {cid:<{width}}  status unchanged" for cid in post.kept)
     else:
         lines.append("Affected components: none")
     if post.incident_id is None:
