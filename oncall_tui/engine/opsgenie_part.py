@@ -26,12 +26,12 @@ from oncall_tui.engine.incident_changes import IncidentChange
 from oncall_tui.engine.loop import PollLoop
 from oncall_tui.engine.opsgenie import (
     SOURCE,
-    OpsgenieActions,
     OpsgenieSource,
     change_log_rows,
     make_client,
     raised,
 )
+from oncall_tui.engine.opsgenie_actions import OpsgenieActions
 from oncall_tui.events import EngineEvent, IncidentsRaised
 from oncall_tui.models import Incident, IncidentNote, Snapshot, SourceHealth
 from oncall_tui.store import Store
