@@ -133,7 +133,10 @@ async def test_update_preview_is_what_reaches_the_page(tmp_path: Path) -> None:
             assert r.fake.component_status(CHECKOUT) == "operational"
             assert r.fake.component_status(SEARCH) == "operational"
             assert r.transport.violations == []
-            # The refresh the action triggers reaches the view.
+            # The view says how it went, and the refresh the action triggers reaches it.
+            action_line = app.view.query_one("#statuspage-action", Static)
+            await until(lambda: _plain(action_line).startswith("✓ done"))
+            assert "Monitoring update to 'Elevated payment failures'" in _plain(action_line)
             await until(
                 lambda: (
                     _cell(app.view, "components", PAYMENTS, "status")

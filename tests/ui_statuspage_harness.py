@@ -28,7 +28,7 @@ from oncall_tui.clock import FrozenClock
 from oncall_tui.config import Config, validate_config
 from oncall_tui.engine import ActionRequest, Engine
 from oncall_tui.engine.statuspage import StatuspageActions, StatuspageSource
-from oncall_tui.events import EngineEvent, SnapshotChanged
+from oncall_tui.events import ActionChanged, EngineEvent, SnapshotChanged
 from oncall_tui.providers.statuspage import StatuspageClient
 from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
 from oncall_tui.sandbox.standin import StandinAlertmanager
@@ -256,6 +256,8 @@ class Host(App[None]):
     def _on_event(self, event: EngineEvent) -> None:
         if isinstance(event, SnapshotChanged):
             self.view.update_snapshot(event.snapshot)
+        elif isinstance(event, ActionChanged):
+            self.view.action_changed(event.action)
 
     def on_submit_actions(self, message: SubmitActions) -> None:
         self.submitted.append(message)

@@ -26,7 +26,7 @@ from textual.widgets import DataTable, Static
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine import ActionRequest
-from oncall_tui.models import Component, Snapshot, StatusIncident
+from oncall_tui.models import Action, ActionStatus, Component, Snapshot, StatusIncident
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.placeholders import not_configured_text
 from oncall_tui.ui.silence_rows import clip
@@ -44,6 +44,12 @@ from oncall_tui.ui.status_post import (
 from oncall_tui.ui.timefmt import local, relative
 
 SOURCE = "statuspage"
+_ACTION_GLYPH = {ActionStatus.PENDING: "…", ActionStatus.DONE: "✓", ActionStatus.FAILED: "✗"}
+_ACTION_STYLE = {
+    ActionStatus.PENDING: "bold yellow",
+    ActionStatus.DONE: "bold green",
+    ActionStatus.FAILED: "bold red",
+}
 _INCIDENT_FIXED = 13 + 8 + 9 + 2 * 5  # status, impact, updated columns and cell padding
 _COMPONENT_FIXED = 20 + 2 * 3
 
@@ -128,6 +134,9 @@ class StatuspageView(Widget):
     StatuspageView > #statuspage-status {
         height: 1; width: 100%; padding: 0 1; color: $text-muted; background: $panel;
     }
+    StatuspageView > #statuspage-action {
+        height: auto; max-height: 2; width: 100%; padding: 0 1; background: $panel;
+    }
     StatuspageView > .statuspage-title {
         height: 1; width: 100%; padding: 0 1; text-style: bold;
     }
@@ -175,6 +184,7 @@ class StatuspageView(Widget):
         self._component_cells: dict[str, tuple[Text, ...]] = {}
         self._incident_cells: dict[str, tuple[Text, ...]] = {}
         self._width = 0
+        self.last_action: Action | None = None
 
     @property
     def configured(self) -> bool:
@@ -186,6 +196,7 @@ class StatuspageView(Widget):
             yield Static(text, classes="placeholder-text")
             return
         yield Static("", id="statuspage-status")
+        yield Static("", id="statuspage-action")
         yield Static("Components", classes="statuspage-title")
         yield StatusTable(id="statuspage-components", cursor_type="row", zebra_stripes=True)
         yield Static("Incidents", classes="statuspage-title")
@@ -205,6 +216,7 @@ class StatuspageView(Widget):
         incidents.add_column("incident", key="name")
         incidents.add_column("updated", width=9, key="updated")
         incidents.add_column("latest update", key="latest")
+        self._show_action()
         self._show()
 
     def on_resize(self) -> None:
@@ -229,6 +241,51 @@ class StatuspageView(Widget):
         self._snapshot = snapshot
         if self.is_mounted and self.configured:
             self._show()
+
+    def action_changed(self, action: Action) -> None:
+        """A Statuspage action (the operator's or automation's) is pending, done or failed."""
+        if not action.kind.startswith("statuspage."):
+            return
+        self.last_action = action
+        if self.is_mounted and self.configured:
+            self._show_action()
+
+    def tick(self) -> None:
+        """Ages move on with the clock."""
+        if self.is_mounted and self.configured and self._snapshot is not None:
+            self._show()
+
+    def _show_action(self) -> None:
+        widget = self.query_one("#statuspage-action", Static)
+        action = self.last_action
+        widget.display = action is not None
+        if action is None:
+            return
+        text = Text()
+        text.append(
+            f"{_ACTION_GLYPH[action.status]} {action.status.value} ",
+            style=_ACTION_STYLE[action.status],
+        )
+        who = f"{action.actor}: " if action.actor == "automation" else ""
+        text.append(f"{who}{self._describe(action)}")
+        # Done needs no more words; why it failed, or when it retries, does.
+        if action.result and action.status != ActionStatus.DONE:
+            text.append(f" · {action.result}", style="dim")
+        widget.update(text)
+
+    def _describe(self, action: Action) -> str:
+        params = action.params
+        if action.kind == "statuspage.incident.create":
+            return f"open incident {str(params.get('name', ''))!r}"
+        if action.kind == "statuspage.incident.update":
+            incident = self._incidents.get(action.target)
+            name = incident.name if incident is not None else action.target
+            return f"{status_word(str(params.get('status') or 'post'))} update to {name!r}"
+        if action.kind == "statuspage.component.status":
+            component = self._components.get(action.target)
+            name = component.name if component is not None else action.target
+            return f"set {name} to {component_word(str(params.get('status', '')))}"
+        return f"{action.kind} {action.target}".strip()
 
     def _show(self) -> None:
         snapshot = self._snapshot
