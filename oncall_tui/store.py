@@ -100,6 +100,9 @@ MIGRATIONS: Final[tuple[tuple[str, ...], ...]] = (
 )
 
 SCHEMA_VERSION: Final = len(MIGRATIONS)
+_INSERT_ENTRY: Final = (
+    "INSERT INTO entries (at, source, kind, summary, actor, data) VALUES (?, ?, ?, ?, ?, ?)"
+)
 SNAPSHOT_FORMAT: Final = 1
 BUSY_TIMEOUT_MS: Final = 5000
 # PagerDuty retries a delivery for up to 48 h; keep ids a good while longer, then forget them.
@@ -346,6 +349,10 @@ class Store:
         # coroutine's uncommitted transaction.
         self._lock = asyncio.Lock()
         self._closed = False
+        # Group commit: entries appended while a commit is under way wait for the next one,
+        # which takes them all in one transaction (one fsync) instead of one each.
+        self._queued: list[tuple[tuple[str, ...], asyncio.Future[int]]] = []
+        self._committer: asyncio.Task[None] | None = None
 
     # --- lifecycle ------------------------------------------------------------------------
 
@@ -407,6 +414,10 @@ class Store:
         if self._closed:
             return
         self._closed = True
+        if self._committer is not None:
+            # Entries already queued are committed (and their callers answered) first.
+            with contextlib.suppress(Exception):
+                await self._committer
         async with self._lock:
             await self._db.close()
 
@@ -466,20 +477,17 @@ class Store:
         clean = r.value(dict(data or {}))
         row = (stamp, r.text(source), r.text(kind), r.text(summary), r.text(actor))
         data_json = json.dumps(clean, ensure_ascii=False, separators=(",", ":"))
-        insert = (
-            "INSERT INTO entries (at, source, kind, summary, actor, data) VALUES (?, ?, ?, ?, ?, ?)"
-        )
-        async with self._lock:
-            if delivery_id is None:
-                # A single INSERT in autocommit mode is its own transaction.
-                cursor = await self._db.execute(insert, (*row, data_json))
-            else:
+        entry_id: int | None
+        if delivery_id is None:
+            entry_id = await self._commit_queued((*row, data_json))
+        else:
+            async with self._lock:
                 async with _transaction(self._db):
                     if not await self._record_delivery(delivery_id, now):
                         return None
-                    cursor = await self._db.execute(insert, (*row, data_json))
-            entry_id = cursor.lastrowid
-            await cursor.close()
+                    cursor = await self._db.execute(_INSERT_ENTRY, (*row, data_json))
+                entry_id = cursor.lastrowid
+                await cursor.close()
         return LogEntry(
             id=entry_id,
             at=parse_time(stamp),
@@ -489,6 +497,44 @@ class Store:
             actor=row[4],
             data=clean,
         )
+
+    async def _commit_queued(self, row: tuple[str, ...]) -> int:
+        """Queue one entry row for the next group commit; its id once that is committed."""
+        future: asyncio.Future[int] = asyncio.get_running_loop().create_future()
+        self._queued.append((row, future))
+        if self._committer is None or self._committer.done():
+            self._committer = asyncio.create_task(self._commit_loop(), name="log-commit")
+        # Shielded: a caller that gives up must not cancel the commit the others wait for.
+        return await asyncio.shield(future)
+
+    async def _commit_loop(self) -> None:
+        async with self._lock:
+            while self._queued:
+                batch, self._queued = self._queued, []
+                try:
+                    async with _transaction(self._db):
+                        await self._db.executemany(_INSERT_ENTRY, [row for row, _ in batch])
+                        # One writer inside BEGIN IMMEDIATE: the batch got consecutive rowids.
+                        rows = await self._db.execute_fetchall("SELECT last_insert_rowid()")
+                    last = int(next(iter(rows))[0])
+                except Exception as error:
+                    for _, future in batch:
+                        if not future.done():
+                            future.set_exception(error)
+                    continue
+                except BaseException:
+                    # Cancelled (the loop is ending): nobody must wait for a commit that will
+                    # not come. The entries may or may not have been committed.
+                    stopped = StoreError("the log stopped before the entry was confirmed")
+                    for _, future in [*batch, *self._queued]:
+                        if not future.done():
+                            future.set_exception(stopped)
+                    self._queued.clear()
+                    raise
+                first = last - len(batch) + 1
+                for offset, (_, future) in enumerate(batch):
+                    if not future.done():
+                        future.set_result(first + offset)
 
     async def append_many(self, entries: Sequence[tuple[str, str, str, Mapping[str, Any]]]) -> int:
         """Append several entries (source, kind, summary, data) in one transaction."""
