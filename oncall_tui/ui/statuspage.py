@@ -158,7 +158,7 @@ class StatuspageView(Widget):
         Binding(
             "c",
             "component",
-            "Component",
+            "Component status",
             id="statuspage-component",
             tooltip="Change the public status of the component at the cursor",
         ),
@@ -406,7 +406,7 @@ class StatuspageView(Widget):
 
     @property
     def cursor_incident(self) -> StatusIncident | None:
-        if not self.configured:
+        if not self.configured or not self.is_mounted:
             return None
         row = self.incidents_table.cursor_row
         if not 0 <= row < len(self._incident_order):
@@ -415,7 +415,7 @@ class StatuspageView(Widget):
 
     @property
     def cursor_component(self) -> Component | None:
-        if not self.configured:
+        if not self.configured or not self.is_mounted:
             return None
         row = self.components_table.cursor_row
         if not 0 <= row < len(self._component_order):
