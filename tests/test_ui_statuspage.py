@@ -111,7 +111,9 @@ async def test_update_preview_is_what_reaches_the_page(tmp_path: Path) -> None:
             confirm = app.screen
             assert isinstance(confirm, ConfirmScreen)
             assert confirm.query_one("#cancel", Button).has_focus
-            assert _plain(confirm.query_one("#confirm-body", Static)).startswith(preview)
+            confirm_body = _plain(confirm.query_one("#confirm-body", Static))
+            assert confirm_body.startswith(preview)
+            assert "automation" not in confirm_body  # automation is off in this config
             # enter by reflex presses Cancel: back to the form, nothing sent.
             await pilot.press("enter")
             await pilot.pause()
@@ -417,3 +419,22 @@ def test_preview_names_components_the_form_cannot_show() -> None:
         "body": "A fix is out.",
         "components": {"a1": "degraded_performance"},
     }
+
+
+async def test_update_confirmation_says_automation_hands_over(tmp_path: Path) -> None:
+    config = make_config(log={"path": str(tmp_path / "log.db")}, automation=True)
+    async with started(tmp_path, config) as r:
+        app = Host(r)
+        async with app.run_test(size=(120, 40)) as pilot:
+            await pilot.pause()
+            await pilot.press("u")
+            await pilot.pause()
+            app.screen.query_one("#sp-body", TextArea).text = "Still on it."
+            await pilot.press("ctrl+s")
+            await pilot.pause()
+            confirm = app.screen
+            assert isinstance(confirm, ConfirmScreen)
+            body = _plain(confirm.query_one("#confirm-body", Static))
+            assert "If automation opened this incident, resolving it is yours from now on." in body
+            await pilot.press("n", "escape")
+            assert app.submitted == []

@@ -56,7 +56,12 @@ TEMPLATES = {
 
 
 def make_config(
-    *, statuspage: bool = True, read_only: bool = False, api_key: str = API_KEY, **extra: Any
+    *,
+    statuspage: bool = True,
+    read_only: bool = False,
+    api_key: str = API_KEY,
+    automation: bool = False,
+    **extra: Any,
 ) -> Config:
     data: dict[str, Any] = {
         "operator": {"name": "Nina Patel", "email": "nina@example.com"},
@@ -73,6 +78,7 @@ def make_config(
             "api_url": f"{SP}/v1",
             "components": {"payments": COMPONENTS["Payments"]},
             "templates": TEMPLATES,
+            "automation": {"enabled": automation},
         }
     data.update(extra)
     return validate_config(data, "test")

@@ -66,8 +66,10 @@ class StatusPostForm(ModalScreen[StatusPost | None]):
         *,
         incident: StatusIncident | None = None,
         templates: Mapping[str, str] | None = None,
+        automation: bool = False,
     ) -> None:
         super().__init__()
+        self._automation = automation  # whether automation runs (and may own this incident)
         self._components = list(components)
         self._by_id = {c.id: c for c in self._components}
         self._incident = incident
@@ -333,9 +335,11 @@ class StatusPostForm(ModalScreen[StatusPost | None]):
             self.query_one(problems[0][0]).focus()
             return
         # deliver_notifications is left at the vendor's default (true) by the engine.
-        body = "\n".join(
-            [*preview_lines(post, self._by_id), "", "Statuspage notifies the page's subscribers."]
-        )
+        notes = ["", "Statuspage notifies the page's subscribers."]
+        if self._automation and post.incident_id is not None:
+            # Automation resolves only what no operator has edited since it opened it.
+            notes.append("If automation opened this incident, resolving it is yours from now on.")
+        body = "\n".join([*preview_lines(post, self._by_id), *notes])
         if post.incident_id is None:
             title = "Open this incident on the public status page?"
             label = "Open incident"

@@ -442,6 +442,10 @@ class StatuspageView(Widget):
 
     # -- actions -------------------------------------------------------------------------------
 
+    def _automation_on(self) -> bool:
+        sp = self._engine.config.statuspage
+        return sp is not None and sp.automation.enabled and not self._engine.read_only
+
     def _components_in_order(self) -> list[Component]:
         return [self._components[cid] for cid in self._component_order]
 
@@ -457,6 +461,7 @@ class StatuspageView(Widget):
             self._components_in_order(),
             incident=incident,
             templates=templates_of(self._engine),
+            automation=self._automation_on(),
         )
         self.app.push_screen(form, self._posted)
 
