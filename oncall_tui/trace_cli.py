@@ -17,7 +17,17 @@ from typing import TextIO
 from oncall_tui.clock import Clock, SystemClock
 from oncall_tui.config import Config
 from oncall_tui.engine.intake import WebhookIntake
-from oncall_tui.engine.trace import BROKEN, OK, SKIPPED, WAITING, Stage, Trace, Tracer
+from oncall_tui.engine.trace import (
+    BROKEN,
+    OK,
+    SKIPPED,
+    WAITING,
+    Stage,
+    Trace,
+    Tracer,
+    trace_data,
+    trace_summary,
+)
 from oncall_tui.models import LogEntry
 from oncall_tui.providers.http import make_http_client
 from oncall_tui.store import Store
@@ -32,15 +42,6 @@ def stage_line(stage: Stage) -> str:
     latency = f"+{stage.latency:6.2f}s" if stage.latency is not None else " " * 8
     text = stage.cause if stage.status == BROKEN else stage.detail
     return f"  {MARKS[stage.status]:<6} {latency}  {stage.title:<26} {text}".rstrip()
-
-
-def trace_summary(trace: Trace) -> str:
-    if trace.ok:
-        done = [s.latency for s in trace.stages if s.status == OK and s.latency is not None]
-        total = f" in {max(done):.2f}s" if done else ""
-        return f"pipeline OK{total} (trace_id {trace.trace_id})"
-    names = ", ".join(s.name for s in trace.broken)
-    return f"pipeline BROKEN at {names} (trace_id {trace.trace_id})"
 
 
 async def _noop(entry: LogEntry) -> None:
@@ -109,24 +110,3 @@ async def fire_and_wait(
             await server.stop()
         await store.close()
     return 0 if trace.ok else EXIT_BROKEN
-
-
-def trace_data(trace: Trace) -> dict[str, object]:
-    """The trace as plain data for the log."""
-    return {
-        "trace_id": trace.trace_id,
-        "labels": dict(trace.labels),
-        "fired_at": trace.fired_at.isoformat(),
-        "group_key": trace.group_key,
-        "stages": [
-            {
-                "name": s.name,
-                "status": s.status,
-                "at": s.at.isoformat() if s.at else None,
-                "latency": s.latency,
-                "detail": s.detail,
-                "cause": s.cause,
-            }
-            for s in trace.stages
-        ],
-    }

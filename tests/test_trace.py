@@ -20,7 +20,8 @@ from am_harness import am_binary, running_alertmanager
 from oncall_tui.clock import SystemClock
 from oncall_tui.config import Config, validate_config
 from oncall_tui.engine.correlation import group_dedup_key
-from oncall_tui.engine.trace import OK, SKIPPED, failed_requests, routing_of
+from oncall_tui.engine.trace import OK, SKIPPED
+from oncall_tui.engine.trace_routing import failed_requests, routing_of
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
 from oncall_tui.sandbox.runner import free_port

@@ -24,7 +24,6 @@ Network errors while watching are remembered as the stage's cause, never raised.
 
 from __future__ import annotations
 
-import re
 import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, replace
@@ -32,20 +31,15 @@ from datetime import datetime
 from typing import Any, Protocol
 
 import httpx
-import yaml
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
-from oncall_tui.engine.correlation import (
-    Route,
-    RouteConfigError,
-    group_dedup_key,
-    parse_route_tree,
-)
+from oncall_tui.engine.correlation import RouteConfigError, group_dedup_key
+from oncall_tui.engine.trace_routing import PAGING, Routing, failed_requests, routing_of
 from oncall_tui.matchers import matches_all
 from oncall_tui.models import Incident, LogEntry, Matcher
 from oncall_tui.providers.alertmanager import AlertmanagerAuth, AlertmanagerClient, PostableAlert
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.http import ProviderError, make_http_client
 from oncall_tui.providers.opsgenie import OpsgenieClient
 from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.statuspage import StatuspageClient
@@ -63,13 +57,6 @@ TITLES = {
     "opsgenie": "Opsgenie alert",
     "statuspage": "Statuspage incident",
 }
-# Receiver integrations that reach a person or a page (a webhook alone reaches only us).
-_PAGING = ("pagerduty_configs", "opsgenie_configs", "email_configs", "slack_configs")
-_FAILED = re.compile(
-    r'^alertmanager_notification_requests_failed_total\{integration="(\w+)"\}\s+([0-9.e+]+)',
-    re.MULTILINE,
-)
-
 OK, BROKEN, SKIPPED, WAITING = "ok", "broken", "skipped", "waiting"
 
 
@@ -124,51 +111,6 @@ class LogReader(Protocol):
         limit: int = 1000,
         newest_first: bool = True,
     ) -> list[LogEntry]: ...
-
-
-@dataclass(frozen=True, slots=True)
-class Routing:
-    """Where Alertmanager's configuration sends a label set."""
-
-    routes: tuple[Route, ...]
-    receivers: tuple[str, ...]
-    integrations: frozenset[str]  # e.g. {"pagerduty_configs", "webhook_configs"}
-    pagerduty_keyed: bool  # every pagerduty_config has a routing or service key
-    only_root: bool
-    group_keys: tuple[str, ...]  # the group keys Alertmanager will form for the label set
-
-
-def routing_of(config_yaml: str, labels: Mapping[str, str]) -> Routing:
-    """The routes, receivers and integrations of `labels`. Raises RouteConfigError."""
-    root = parse_route_tree(config_yaml)
-    routes = root.match(labels)
-    document = yaml.safe_load(config_yaml)
-    by_name: dict[str, Mapping[str, Any]] = {
-        str(r.get("name")): r for r in document.get("receivers") or [] if isinstance(r, Mapping)
-    }
-    names = tuple(dict.fromkeys(r.receiver for r in routes))
-    integrations: set[str] = set()
-    keyed = True
-    for name in names:
-        receiver = by_name.get(name, {})
-        integrations.update(k for k, v in receiver.items() if k.endswith("_configs") and v)
-        for pd in receiver.get("pagerduty_configs") or []:
-            # The running config shows a set key as "<secret>"; an unset one is empty.
-            if not (pd.get("routing_key") or pd.get("service_key")):
-                keyed = False
-    return Routing(
-        routes=tuple(routes),
-        receivers=names,
-        integrations=frozenset(integrations),
-        pagerduty_keyed=keyed,
-        only_root=routes == [root],
-        group_keys=tuple(dict.fromkeys(r.template.key_for(labels) for r in routes)),
-    )
-
-
-def failed_requests(metrics_text: str) -> dict[str, float]:
-    """integration -> Alertmanager's count of failed notification requests."""
-    return {m.group(1): float(m.group(2)) for m in _FAILED.finditer(metrics_text)}
 
 
 def new_trace_id() -> str:
@@ -376,7 +318,7 @@ class Tracer:
                 trace, "routed", OK, at=at, detail=f"receivers {shown} (routing tree unreadable)"
             )
         paging = self.config.pagerduty is not None or self.config.opsgenie is not None
-        if routing.only_root and paging and not routing.integrations & set(_PAGING):
+        if routing.only_root and paging and not routing.integrations & set(PAGING):
             return self._set(
                 trace,
                 "routed",
@@ -526,3 +468,49 @@ class Tracer:
         if name == "statuspage":
             return error or "automation did not open it (is `serve` or the dashboard running?)"
         return error or "did not happen in time"
+
+
+async def trace_test_alert(
+    config: Config,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+    *,
+    clock: Clock,
+    log: LogReader | None,
+    within: float,
+    on_update: Callable[[Trace], None] | None = None,
+) -> Trace:
+    """Fire and follow one test alert with a client of its own (what the dashboard calls)."""
+    async with make_http_client(timeout=10.0) as http:
+        tracer = Tracer(config, http=http, clock=clock, log=log, on_update=on_update)
+        return await tracer.run(labels, annotations, within=within)
+
+
+def trace_summary(trace: Trace) -> str:
+    if trace.ok:
+        done = [s.latency for s in trace.stages if s.status == OK and s.latency is not None]
+        total = f" in {max(done):.2f}s" if done else ""
+        return f"pipeline OK{total} (trace_id {trace.trace_id})"
+    names = ", ".join(s.name for s in trace.broken)
+    return f"pipeline BROKEN at {names} (trace_id {trace.trace_id})"
+
+
+def trace_data(trace: Trace) -> dict[str, Any]:
+    """The trace as plain data for the log (`trace.passed` / `trace.broken` entries)."""
+    return {
+        "trace_id": trace.trace_id,
+        "labels": dict(trace.labels),
+        "fired_at": trace.fired_at.isoformat(),
+        "group_key": trace.group_key,
+        "stages": [
+            {
+                "name": s.name,
+                "status": s.status,
+                "at": s.at.isoformat() if s.at else None,
+                "latency": s.latency,
+                "detail": s.detail,
+                "cause": s.cause,
+            }
+            for s in trace.stages
+        ],
+    }
