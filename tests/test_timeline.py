@@ -84,6 +84,7 @@ async def test_an_incident_still_open_has_no_resolve_time(tmp_path: Path) -> Non
         await w.post_alert(SEARCH | {"severity": "critical"}, summary="search is failing")
         await w.refresh()
         await w.standin.flush()  # notifies, and pages PagerDuty
+        await w.pagerduty.tick()  # whose webhook says so
         await w.wait_logged("incident.triggered", source="pagerduty")
         w.clock.advance(90)
         timeline = await load_timeline(w.store, "1")

@@ -25,11 +25,11 @@ from oncall_tui.ui.timefmt import local, relative
 _DIALOG_CSS = """
 {name} {{ align: center middle; background: $background 60%; }}
 {name} > Vertical {{
-    width: 120; max-width: 100%; height: auto; max-height: 100%;
+    width: 120; max-width: 100%; height: 100%; max-height: 46;
     border: thick $primary; background: $surface; padding: 0 1;
 }}
-{name} VerticalScroll {{ height: auto; max-height: 44; }}
-{name} .dialog-hint {{ width: 100%; text-align: right; color: $text-muted; }}
+{name} VerticalScroll {{ height: 1fr; }}
+{name} .dialog-hint {{ width: 100%; height: 1; text-align: right; color: $text-muted; }}
 """
 
 

@@ -234,9 +234,10 @@ class LogView(Widget):
         table = LogTable(id="log-table", cursor_type="row", zebra_stripes=False)
         table.add_column("Time", key="time", width=8)
         table.add_column("Source", key="source", width=12)
-        table.add_column("Kind", key="kind", width=22)
-        table.add_column("Who", key="actor", width=16)
-        table.add_column("What", key="summary")
+        table.add_column("Kind", key="kind", width=21)
+        # Who did it follows what was done (as `oncall-tui log` prints it): a column of its own
+        # would leave the summary a dozen characters at 80 columns, and most rows have no actor.
+        table.add_column("What (who)", key="summary")
         yield table
 
     @property
@@ -361,12 +362,14 @@ class LogView(Widget):
         summary = " ".join(entry.summary.split())
         if len(summary) > SUMMARY_WIDTH:
             summary = summary[: SUMMARY_WIDTH - 1] + "…"
+        what = Text(summary)
+        if entry.actor:
+            what.append(f" ({entry.actor})", style="dim")
         return (
             Text(local(entry.at, now)),
             Text(entry.source, style=_SOURCE_STYLE.get(entry.source, "")),
             Text(entry.kind, style=kind_style),
-            Text(entry.actor, style="dim"),
-            Text(summary),
+            what,
         )
 
     def _show_status(self) -> None:
