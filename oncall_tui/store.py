@@ -161,16 +161,17 @@ def _tighten_sidecars(path: Path) -> None:
 @contextlib.asynccontextmanager
 async def _transaction(db: aiosqlite.Connection) -> AsyncIterator[None]:
     """BEGIN IMMEDIATE ... COMMIT, rolled back on any error or cancellation."""
-    await db.execute("BEGIN IMMEDIATE")
     try:
+        await db.execute("BEGIN IMMEDIATE")
         yield
         await db.execute("COMMIT")
     except BaseException:
-        # A cancelled COMMIT may still have run in aiosqlite's thread: then there is nothing
-        # to roll back, and that must not hide the original exception.
+        # aiosqlite runs statements in order in its thread, so this ROLLBACK comes after a
+        # BEGIN or COMMIT whose await was cancelled but which still runs: the transaction
+        # never stays open (a later write would join it and be lost at close). When the
+        # COMMIT did run there is nothing to roll back, and that must not hide the error.
         with contextlib.suppress(sqlite3.Error, ValueError):
-            if db.in_transaction:
-                await db.execute("ROLLBACK")
+            await asyncio.shield(db.execute("ROLLBACK"))
         raise
 
 
