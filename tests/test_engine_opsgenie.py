@@ -49,8 +49,11 @@ class Switch(httpx.AsyncBaseTransport):
     def __init__(self, inner: httpx.AsyncBaseTransport) -> None:
         self.inner = inner
         self.down = False
+        self.refused_paths: set[str] = set()  # answered 403, as for a key without the scope
 
     async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.path in self.refused_paths:
+            return httpx.Response(403, json={"message": "forbidden", "took": 0.0, "requestId": "r"})
         if self.down:
             raise httpx.ConnectError("connection refused", request=request)
         return await self.inner.handle_async_request(request)
@@ -271,6 +274,14 @@ async def test_oncall_now_until_when_next_and_seven_days_of_shifts(world: World)
         "platform_escalation",
         "search_escalation",
     }
+
+
+async def test_oncall_shows_without_access_to_escalations(world: World) -> None:
+    world.transport.refused_paths.add("/v2/escalations")
+    await world.source.poll_oncall()
+    assert {o.policy for o in world.source.oncalls} == {"platform_schedule", "search_schedule"}
+    assert world.source.health.reachable is True
+    assert world.source.escalations == {}
 
 
 async def test_configured_schedules_limit_the_oncall_view(tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ low/none P5, anything else P3, Opsgenie's default).
 
 from __future__ import annotations
 
+import contextlib
 import secrets
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -393,12 +394,13 @@ class OpsgenieSource:
                 upcoming = await self._client.next_oncalls(schedule.id)
                 oncalls.extend(_with_times(now, schedule.id, current, upcoming, ahead))
                 shifts.extend(ahead)
-            escalations = await self._client.escalations()
         except ProviderError as exc:
             self._mark("on-call", str(exc))
             return
         self._mark("on-call", "")
-        self.escalations = {e.id: e for e in escalations}
+        # Escalations only give names; a key without configuration access lacks them.
+        with contextlib.suppress(ProviderError):
+            self.escalations = {e.id: e for e in await self._client.escalations()}
         self.oncalls = sorted(oncalls, key=lambda o: (o.policy, o.start or now, o.user))
         self.shifts = sorted(shifts, key=lambda s: (s.schedule, s.start, s.end))
         self._alerts = {k: self._named(a) for k, a in self._alerts.items()}
