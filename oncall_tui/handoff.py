@@ -216,7 +216,9 @@ def handoff_markdown(handoff: Handoff) -> str:
     lines += _clip(fired) or ["- nothing"]
     lines += ["", f"## Acknowledged, resolved or silenced ({len(h.handled)})", ""]
     handled = [
-        f"- {e.at:%H:%M} {_one_line(e.summary)}" + (f" ({e.actor})" if e.actor else "")
+        f"- {e.at:%H:%M} {_one_line(e.summary)}"
+        + (f" — {_comment(str(e.data['comment']))}" if e.data.get("comment") else "")
+        + (f" ({e.actor})" if e.actor else "")
         for e in h.handled
     ]
     lines += _clip(handled) or ["- nothing"]
@@ -242,9 +244,9 @@ def handoff_markdown(handoff: Handoff) -> str:
             + f", since {_hm(a.starts_at)}"
             for a in h.open_alerts
         ]
-        lines.append(f"Incidents ({len(opened)}):")
+        lines += [f"**Incidents ({len(opened)})**", ""]
         lines += _clip(opened) or ["- none"]
-        lines.append(f"Firing alerts ({len(alerts)}):")
+        lines += ["", f"**Firing alerts ({len(alerts)})**", ""]
         lines += _clip(alerts) or ["- none"]
     lines += ["", f"## Silences expiring before {h.next_shift_end:%Y-%m-%d %H:%M} UTC", ""]
     if h.snapshot_at is None:

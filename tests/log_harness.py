@@ -136,6 +136,11 @@ class World:
         return next(i for i in self.engine.snapshot.incidents if i.service == "payment-service")
 
 
+def _silence_ids() -> Callable[[], str]:
+    ids = iter(range(1, 1000))
+    return lambda: f"00000000-0000-4000-8000-{next(ids):012d}"
+
+
 def _config(sandbox: Sandbox, log_path: Path) -> Config:
     data = sandbox.config_data(log_path=log_path)
     # Only the test decides when the engine polls; webhooks arrive as they are sent.
@@ -160,6 +165,8 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await sandbox.pagerduty.stop()
     for standin in sandbox._standins:
         await standin.stop()
+        # Repeatable silence ids for the snapshots (the Sandbox does not pass `new_id` on).
+        standin._new_id = _silence_ids()
     store: Store | None = None
     engine: Engine | None = None
     http = httpx.AsyncClient(timeout=5.0)

@@ -378,7 +378,7 @@ class LogView(Widget):
         if shown >= LIMIT and not self._filter.incident:
             parts[0] = f"newest {LIMIT} entries"
         if self._filter:
-            parts.append(f"filter: {self.query_one('#log-filter', Input).value.strip()}")
+            parts[0] += " match"  # the filter itself is on the line above
         if self._note:
             parts.append(self._note)
         parts.append("enter details · p timeline · h handoff · / filter")
