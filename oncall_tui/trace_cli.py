@@ -48,7 +48,7 @@ async def _noop(entry: LogEntry) -> None:
     return None
 
 
-async def _own_listener(config: Config, store: Store, clock: Clock) -> WebhookServer | None:
+async def own_listener(config: Config, store: Store, clock: Clock) -> WebhookServer | None:
     """Serve the configured listener unless something (the engine) already does."""
     hooks = config.webhooks
     if not hooks.enabled:
@@ -90,7 +90,7 @@ async def fire_and_wait(
                 stream.flush()
 
     store = await Store.open(config.log.file, clock=clock, secrets=config.secrets())
-    server = await _own_listener(config, store, clock)
+    server = await own_listener(config, store, clock)
     try:
         async with make_http_client(timeout=10.0) as http:
             shown = ", ".join(f"{k}={v}" for k, v in labels.items())
