@@ -1,186 +1,162 @@
-"""A deterministic night of PagerDuty data for the Incidents and On-call view tests.
+"""A real Engine over the Alertmanager stand-in and the fake PagerDuty, for the UI tests.
 
-Shaped as the PagerDuty source reports it (models.Incident, OnCall, Shift) at 02:00 UTC on the
-harness's frozen clock: two escalation policies with three and two levels, two rotating
-schedules rendered a week ahead, and incidents in every state, one with a markup-looking title.
+The fake is seeded (its directory: seven users, two escalation policies with three and two
+levels, three rotating schedules) and given a deterministic night at 02:00 UTC on the harness's
+frozen clock: incidents in every state, one opened by the Alertmanager group of the stand-in's
+two ServiceDown alerts, one with a markup-looking title and a note. Every exchange with the fake
+is checked against PagerDuty's published specs.
 """
 
 from __future__ import annotations
 
-from dataclasses import replace
-from datetime import datetime, timedelta
+import contextlib
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
 
-from ui_harness import START
+import httpx
+from spec_check import SpecValidator, ValidatingTransport
+from ui_harness import START, demo_alerts, eventually, make_config
 
-from oncall_tui.models import Incident, OnCall, Shift, Snapshot, SourceHealth
+from oncall_tui.clock import FrozenClock
+from oncall_tui.config import Config
+from oncall_tui.engine import Engine
+from oncall_tui.engine.correlation import group_dedup_key
+from oncall_tui.models import Incident
+from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
+from oncall_tui.sandbox.standin import StandinAlertmanager, group_key
 
-PAYMENTS = "PEP0001"
-USER_IDS = {
-    "Nina Patel": "PUS0001",
-    "Omar Haddad": "PUS0002",
-    "Li Wei": "PUS0003",
-    "Sam Okafor": "PUS0004",
-    "Priya Raman": "PUS0005",
-}
-SEARCH = "PEP0002"
-
-
-def at(hours: float) -> datetime:
-    return START + timedelta(hours=hours)
-
-
-def incident(number: int, title: str, status: str, urgency: str, **extra: object) -> Incident:
-    fields: dict[str, object] = {
-        "id": f"Q{number:05d}",
-        "system": "pagerduty",
-        "title": title,
-        "status": status,
-        "urgency": urgency,
-        "service": "payment-service",
-        "assignee": "Nina Patel",
-        "escalation_level": 1,
-        "created_at": at(-0.1),
-        "number": number,
-        "url": f"https://example.pagerduty.test/incidents/Q{number:05d}",
-        "escalation_policy": "Payments on-call",
-        "escalation_policy_id": PAYMENTS,
-        "service_id": "PSV0001",
-        "assignee_ids": ("PUS0001",),
-    }
-    fields.update(extra)
-    return Incident(**fields)  # type: ignore[arg-type]
+TOKEN = "pd-token-for-ui-tests"
+ROUTING_KEY = "U" * 32
+PD_API = "http://api.pagerduty.test"
+PD_EVENTS = "http://events.pagerduty.test"
+PAY, SRC = "PSVCPAY", "PSVCSRC"  # the fake's seeded services
 
 
-def incidents() -> tuple[Incident, ...]:
+class Routes(httpx.AsyncBaseTransport):
+    """Each host to its in-process server; PagerDuty refuses connections while `pd_down`."""
+
+    def __init__(self, routes: dict[str, httpx.AsyncBaseTransport]) -> None:
+        self.routes = routes
+        self.pd_down = False
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if self.pd_down and request.url.host.endswith("pagerduty.test"):
+            raise httpx.ConnectError("connection refused", request=request)
+        return await self.routes[request.url.host].handle_async_request(request)
+
+
+@dataclass
+class PagerDutyRig:
+    config: Config
+    clock: FrozenClock
+    standin: StandinAlertmanager
+    fake: FakePagerDuty
+    engine: Engine
+    transport: Routes
+    http: httpx.AsyncClient
+    validating: list[ValidatingTransport]
+
+    def incident(self, number: int) -> Incident:
+        return next(i for i in self.engine.snapshot.incidents if i.number == number)
+
+
+def seed_incidents(fake: FakePagerDuty) -> None:
+    """A night in the fake: incidents in every state, opened before the frozen 02:00."""
+    book = fake.book
+
+    def trigger(service: str, key: str, summary: str, minutes_ago: float, severity: str) -> Any:
+        payload = {"summary": summary, "source": "alertmanager", "severity": severity}
+        return book.trigger(service, key, payload, START - timedelta(minutes=minutes_ago))
+
+    # Opened by the Alertmanager group of the two ServiceDown alerts (DESIGN.md section 6).
+    trigger(PAY, SERVICE_DOWN_KEY, "[FIRING:2] ServiceDown payment-service", 7, "critical")
+    latency = trigger(
+        PAY, "latency", "p99 latency above 2s on checkout [bold]not markup[/bold]", 42, "warning"
+    )
+    book.update(latency, {"escalation_level": 2}, "PALICE2", START - timedelta(minutes=40))
+    book.update(latency, {"status": "acknowledged"}, "PCAROL4", START - timedelta(minutes=35))
+    book.add_note(
+        latency, "rolled back deploy 4521, watching p99", "PALICE2", START - timedelta(minutes=30)
+    )
+    disk = trigger(SRC, "disk", "Disk filling on db-1: /var/lib/postgres full in 6h", 186, "error")
+    book.update(disk, {"status": "acknowledged"}, "PFRANK5", START - timedelta(minutes=180))
+    lag = trigger(SRC, "lag", "Search index lag", 55, "warning")
+    book.update(lag, {"status": "resolved"}, "PFRANK5", START - timedelta(minutes=20))
+    cert = trigger(SRC, "cert", "Certificate for search expires in 7 days", 1, "info")
+    cert.urgency = "low"
+
+
+SERVICE_DOWN_KEY = group_dedup_key(
+    group_key({"alertname": "ServiceDown", "service": "payment-service"})
+)
+
+
+def build_rig(tmp_path: Path, **config: Any) -> PagerDutyRig:
+    """Everything built, nothing started: the engine starts in the loop that will use it."""
+    clock = FrozenClock(START)
+    standin = StandinAlertmanager(clock=clock)
+    standin.put_alerts(demo_alerts())
+    fake = FakePagerDuty(
+        clock=clock, api_token=TOKEN, routing_keys=[ROUTING_KEY], operator_email="nina@example.com"
+    )
+    seed_incidents(fake)
+    validating = [
+        ValidatingTransport(httpx.ASGITransport(app=fake.app), SpecValidator.load(name))
+        for name in ("pagerduty-rest", "pagerduty-events")
+    ]
+    transport = Routes(
+        {
+            "prod-a.invalid": httpx.ASGITransport(app=standin.app),
+            "api.pagerduty.test": validating[0],
+            "events.pagerduty.test": validating[1],
+        }
+    )
+    pagerduty = {"api_token": TOKEN, "routing_key": ROUTING_KEY, "api_url": PD_API,
+                 "events_url": PD_EVENTS}  # fmt: skip
+    config.setdefault("poll", {"alerts": "1h", "incidents": "1h", "oncall": "1h"})
+    cfg = make_config(tmp_path, pagerduty=pagerduty, **config)
+    http = httpx.AsyncClient(transport=transport, timeout=5.0)
+    engine = Engine(cfg, clock=clock, http=http, listen_webhooks=False)
+    return PagerDutyRig(cfg, clock, standin, fake, engine, transport, http, validating)
+
+
+async def start_rig(rig: PagerDutyRig) -> None:
+    """Start the engine and wait for its first complete picture of both systems."""
+    await rig.engine.start()
+    await eventually(lambda: _ready(rig.engine))
+
+
+async def stop_rig(rig: PagerDutyRig) -> None:
+    await rig.engine.stop()
+    await rig.http.aclose()
+    for checked in rig.validating:
+        assert checked.violations == []
+
+
+@contextlib.asynccontextmanager
+async def pagerduty_engine(tmp_path: Path, **config: Any) -> AsyncIterator[PagerDutyRig]:
+    """An engine that polled the stand-in and the fake PagerDuty once, every exchange with the
+    fake checked against PagerDuty's published specs."""
+    rig = build_rig(tmp_path, **config)
+    try:
+        await start_rig(rig)
+        yield rig
+    finally:
+        await stop_rig(rig)
+
+
+def _ready(engine: Engine) -> bool:
+    snapshot = engine.snapshot
+    pd = snapshot.health_of("pagerduty")
     return (
-        incident(
-            1042,
-            "[FIRING:2] ServiceDown payment-service",
-            "triggered",
-            "high",
-            created_at=at(-7 / 60),
-            dedup_key="5f1c" * 16,
-        ),
-        incident(
-            1041,
-            "p99 latency above 2s on checkout [bold]not markup[/bold]",
-            "acknowledged",
-            "high",
-            service="checkout",
-            assignee="Omar Haddad",
-            assignee_ids=("PUS0002",),
-            escalation_level=2,
-            created_at=at(-42 / 60),
-            acknowledged_by=("Omar Haddad",),
-        ),
-        incident(
-            1039,
-            "Disk filling on db-1: /var/lib/postgres full in 6 hours",
-            "acknowledged",
-            "low",
-            service="search",
-            assignee="Li Wei",
-            assignee_ids=("PUS0003",),
-            escalation_policy="Search escalation",
-            escalation_policy_id=SEARCH,
-            created_at=at(-3.1),
-            acknowledged_by=("Li Wei",),
-        ),
-        incident(
-            1043,
-            "Certificate for search.example.com expires in 7 days",
-            "triggered",
-            "low",
-            service="search",
-            assignee="Li Wei",
-            assignee_ids=("PUS0003",),
-            escalation_policy="Search escalation",
-            escalation_policy_id=SEARCH,
-            created_at=at(-1 / 60),
-        ),
-        incident(
-            1035,
-            "Search index lag",
-            "resolved",
-            "low",
-            service="search",
-            assignee="Li Wei",
-            escalation_policy="Search escalation",
-            escalation_policy_id=SEARCH,
-            created_at=at(-0.9),
-        ),
+        pd is not None
+        and pd.last_success is not None
+        and len(snapshot.incidents) == 5
+        and bool(snapshot.oncalls)
+        and bool(snapshot.shifts)
+        and bool(snapshot.alerts)
+        and engine.alerts_for_incident(next(i for i in snapshot.incidents if i.number == 1)) != []
     )
-
-
-def _oncall(policy: str, policy_id: str, level: int, user: str, start: float | None,
-            end: float | None, email: str = "") -> OnCall:  # fmt: skip
-    return OnCall(
-        policy=policy,
-        level=level,
-        user=user,
-        start=None if start is None else at(start),
-        end=None if end is None else at(end),
-        policy_id=policy_id,
-        user_id=USER_IDS[user],
-        user_email=email or f"{user.split()[0].lower()}@example.com",
-    )
-
-
-def oncalls() -> tuple[OnCall, ...]:
-    pay, search = "Payments on-call", "Search escalation"
-    return (
-        _oncall(pay, PAYMENTS, 1, "Nina Patel", -6, 6),
-        _oncall(pay, PAYMENTS, 1, "Omar Haddad", 6, 18),
-        _oncall(pay, PAYMENTS, 2, "Omar Haddad", -18, 30),
-        _oncall(pay, PAYMENTS, 2, "Sam Okafor", 30, 54),
-        _oncall(pay, PAYMENTS, 3, "Priya Raman", None, None),
-        _oncall(search, SEARCH, 1, "Li Wei", -17, 7),
-        _oncall(search, SEARCH, 1, "Nina Patel", 7, 31),
-        _oncall(search, SEARCH, 2, "Sam Okafor", -40, 128),
-    )
-
-
-def shifts() -> tuple[Shift, ...]:
-    found: list[Shift] = []
-    payments = ["Nina Patel", "Omar Haddad"]
-    for n in range(15):  # 12-hour shifts from 20:00 yesterday, a week ahead
-        start = at(-6 + 12 * n)
-        found.append(Shift("Payments primary", payments[n % 2], start, start + timedelta(hours=12)))
-    search = ["Li Wei", "Nina Patel", "Sam Okafor"]
-    for n in range(8):  # daily at 09:00
-        start = at(-17 + 24 * n)
-        found.append(Shift("Search primary", search[n % 3], start, start + timedelta(hours=24)))
-    return tuple(found)
-
-
-def pagerduty_health(reachable: bool = True) -> SourceHealth:
-    if reachable:
-        return SourceHealth("pagerduty", "pagerduty", reachable=True, last_success=START)
-    return SourceHealth(
-        "pagerduty",
-        "pagerduty",
-        reachable=False,
-        last_success=at(-0.5),
-        stale_since=at(-0.4),
-        error="connect timeout",
-    )
-
-
-def with_pagerduty(snapshot: Snapshot, *, reachable: bool = True) -> Snapshot:
-    """The engine's snapshot plus this PagerDuty night, as one snapshot."""
-    health = tuple(h for h in snapshot.health if h.name != "pagerduty")
-    return replace(
-        snapshot,
-        incidents=incidents(),
-        oncalls=oncalls(),
-        shifts=shifts(),
-        health=(*health, pagerduty_health(reachable)),
-    )
-
-
-PAGERDUTY_CONFIG = {
-    "api_token": "not-a-real-token",
-    "routing_key": "0123456789abcdef0123456789abcdef",
-    "api_url": "http://pagerduty.invalid",
-    "events_url": "http://pagerduty-events.invalid",
-}

@@ -1,9 +1,8 @@
 """The Incidents view driven with Pilot: keys, confirmations, forms, details, notifications.
 
-A real Engine polls the Alertmanager stand-in; the PagerDuty part of the snapshot is delivered
-the way the engine's SnapshotChanged reaches the app (its SnapshotArrived message). Actions are
-asserted on the SubmitActions messages the app really produced and on what the engine did with
-them (pending/done/failed shown on the row).
+A real Engine polls the Alertmanager stand-in and the fake PagerDuty (every exchange checked
+against PagerDuty's specs). Actions are asserted on the SubmitActions messages the app produced
+and on what reached the fake PagerDuty, and the row shows pending/done/failed.
 """
 
 from __future__ import annotations
@@ -14,15 +13,14 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from incidents_data import PAGERDUTY_CONFIG, at, incident, with_pagerduty
+from incidents_data import PagerDutyRig, pagerduty_engine
 from test_ui_app import keys_on_screen, messages, plain
 from textual.message import Message
 from textual.pilot import Pilot
 from textual.widgets import Input
-from ui_harness import Rig, eventually, running_engine
+from ui_harness import START, eventually
 
-from oncall_tui.events import IncidentsRaised
-from oncall_tui.models import Snapshot
+from oncall_tui.models import ActionStatus, Snapshot
 from oncall_tui.ui.app import OncallApp, SnapshotArrived, make_app
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.help import HelpScreen
@@ -33,7 +31,9 @@ from oncall_tui.ui.messages import SubmitActions
 
 
 class Session:
-    def __init__(self, app: OncallApp, pilot: Pilot[None], rig: Rig, log: list[Message]) -> None:
+    def __init__(
+        self, app: OncallApp, pilot: Pilot[None], rig: PagerDutyRig, log: list[Message]
+    ) -> None:
         self.app, self.pilot, self.rig, self.log = app, pilot, rig, log
 
     @property
@@ -52,63 +52,89 @@ class Session:
         self.app.post_message(SnapshotArrived(snapshot))
         await self.pilot.pause()
 
+    def key(self, number: int) -> str:
+        return self.rig.incident(number).key
+
+    def fake(self, number: int) -> Any:
+        return next(i for i in self.rig.fake.incidents if i.number == number)
+
+    async def refreshed(self, check: Any) -> None:
+        """Ask the engine to poll now and wait until the view shows the result."""
+        self.rig.engine.refresh_now()
+        await eventually(check)
+        await self.pilot.pause()
+
     def cursor(self) -> str | None:
         return self.view.cursor_key
 
 
 @contextlib.asynccontextmanager
 async def incidents_view(tmp_path: Path, **config: Any) -> AsyncIterator[Session]:
-    config.setdefault("pagerduty", PAGERDUTY_CONFIG)
-    async with running_engine(tmp_path, **config) as rig:
+    async with pagerduty_engine(tmp_path, **config) as rig:
         app = make_app(rig.config, rig.engine, rig.clock)
         log: list[Message] = []
         async with app.run_test(size=(160, 40), notifications=True, message_hook=log.append) as p:
             await p.pause()
             session = Session(app, p, rig, log)
-            await session.feed(with_pagerduty(rig.engine.snapshot))
             await p.press("2")
             yield session
 
 
+def trigger(s: Session, key: str, summary: str) -> None:
+    """A new alert reaches the fake PagerDuty (as Alertmanager's Events API call would)."""
+    payload = {"summary": summary, "source": "alertmanager", "severity": "critical"}
+    s.rig.fake.book.trigger("PSVCPAY", key, payload, START)
+
+
 async def test_rows_sorted_by_urgency_of_need_and_shown_literally(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
-        assert s.view._order == [
-            "pagerduty/Q01042",  # triggered, high
-            "pagerduty/Q01043",  # triggered, low
-            "pagerduty/Q01041",  # acknowledged, high
-            "pagerduty/Q01039",  # acknowledged, low
-            "pagerduty/Q01035",  # resolved lately
-        ]
-        assert s.cursor() == "pagerduty/Q01042"
+        # Triggered first (high urgency first), then acknowledged, then lately resolved.
+        assert s.view._order == [s.key(n) for n in (1, 5, 2, 3, 4)]
+        assert s.cursor() == s.key(1)
         assert s.app.focused is s.view.table
-        row = [str(c) for c in s.view.table.get_row("pagerduty/Q01041")]
+        row = [str(c) for c in s.view.table.get_row(s.key(2))]
         assert "acked" in row
         assert "L2" in row
-        assert "Omar Haddad" in row
+        assert "Carol Diaz" in row
+        assert "Payments" in row
         assert any("[bold]not markup" in c for c in row)
         status = plain(s.view.query_one("#incidents-status"))
         assert "2 triggered · 2 acknowledged · 1 resolved lately" in status
 
 
-async def test_a_acknowledges_at_once_and_the_row_shows_the_outcome(tmp_path: Path) -> None:
+async def test_a_acknowledges_at_once_and_the_row_shows_it_done(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
         await s.pilot.press("a")
         assert not isinstance(s.app.screen, ConfirmScreen)  # acknowledging ends nothing
-        assert s.requests() == [("incident.acknowledge", "pagerduty/Q01042", {})]
-        await eventually(lambda: "pagerduty/Q01042" in s.view.actions)
-        await eventually(lambda: bool(s.app.finished_actions))
-        final = s.app.finished_actions[0]
-        await eventually(lambda: s.view.actions["pagerduty/Q01042"].status == final.status)
+        assert s.requests() == [("incident.acknowledge", s.key(1), {})]
+        await eventually(lambda: s.fake(1).status == "acknowledged")
+        await eventually(lambda: s.rig.incident(1).status == "acknowledged")
+        await eventually(lambda: s.key(1) in s.view.actions)
+        await eventually(lambda: s.view.actions[s.key(1)].status == ActionStatus.DONE)
+        await s.pilot.pause()
+        assert plain(s.view.query_one("#incidents-action")).startswith("acknowledge: done")
+        assert str(s.view.table.get_row(s.key(1))[0]).strip() == "✓"
+        assert str(s.view.table.get_row(s.key(1))[1]) == "acked"
+
+
+async def test_a_failure_is_shown_on_the_row(tmp_path: Path) -> None:
+    async with incidents_view(tmp_path) as s:
+        s.fake(1).status = "resolved"  # resolved elsewhere since the last poll
+        await s.pilot.press("a")
+        await eventually(lambda: s.key(1) in s.view.actions)
+        await eventually(lambda: s.view.actions[s.key(1)].status != ActionStatus.PENDING)
+        await s.pilot.pause()
+        action = s.view.actions[s.key(1)]
+        glyph = str(s.view.table.get_row(s.key(1))[0]).strip()
+        assert glyph == ("✗" if action.status == ActionStatus.FAILED else "✓")
         line = plain(s.view.query_one("#incidents-action"))
-        assert line.startswith(f"acknowledge: {final.status.value}")
-        glyph = str(s.view.table.get_row("pagerduty/Q01042")[0])
-        assert glyph.strip() in {"…", "✓", "✗"}
+        assert line.startswith(f"acknowledge: {action.status.value}")
 
 
 async def test_a_is_off_on_an_acknowledged_incident(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
         await s.pilot.press("j", "j")
-        assert s.cursor() == "pagerduty/Q01041"
+        assert s.cursor() == s.key(2)
         assert s.view.check_action("acknowledge", ()) is None  # shown greyed out
         await s.pilot.press("a")
         assert s.requests() == []
@@ -117,11 +143,12 @@ async def test_a_is_off_on_an_acknowledged_incident(tmp_path: Path) -> None:
 async def test_marks_make_one_request_per_incident(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
         await s.pilot.press("space", "space")
-        assert s.view.marked == {"pagerduty/Q01042", "pagerduty/Q01043"}
+        assert s.view.marked == {s.key(1), s.key(5)}
         assert "2 marked" in plain(s.view.query_one("#incidents-status"))
         await s.pilot.press("a")
-        assert [r[1] for r in s.requests()] == ["pagerduty/Q01042", "pagerduty/Q01043"]
+        assert [r[1] for r in s.requests()] == [s.key(1), s.key(5)]
         assert s.view.marked == set()
+        await eventually(lambda: {s.fake(1).status, s.fake(5).status} == {"acknowledged"})
         await s.pilot.press("space", "escape")
         assert s.view.marked == set()
 
@@ -132,34 +159,34 @@ async def test_r_resolves_only_after_confirming_with_cancel_first(tmp_path: Path
         confirm = s.app.screen
         assert isinstance(confirm, ConfirmScreen)
         body = plain(confirm.query_one("#confirm-body"))
-        assert "#1042 [FIRING:2] ServiceDown payment-service" in body
+        assert "#1 [FIRING:2] ServiceDown payment-service" in body
         await s.pilot.press("enter")  # Cancel has the focus
         assert not isinstance(s.app.screen, ConfirmScreen)
         assert s.requests() == []
         await s.pilot.press("r")
         # A refresh that puts a new incident above must not change what is resolved.
-        snapshot = s.app.engine.snapshot
-        newer = incident(1050, "Brand new", "triggered", "high", created_at=at(0))
-        fed = with_pagerduty(snapshot)
-        await s.feed(replace(fed, incidents=(newer, *fed.incidents)))
+        trigger(s, "new", "Brand new outage")
+        await s.refreshed(lambda: len(s.view._order) == 6)
         await s.pilot.press("y")
-        assert s.requests() == [("incident.resolve", "pagerduty/Q01042", {})]
+        assert s.requests() == [("incident.resolve", s.key(1), {})]
+        await eventually(lambda: s.fake(1).status == "resolved")
+        assert s.fake(6).status == "triggered"
 
 
 async def test_e_says_who_the_next_level_pages(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
-        await s.pilot.press("j", "j", "e")  # #1041, at level 2 of 3
+        await s.pilot.press("j", "j", "e")  # #2, at level 2 of 3
         body = plain(s.app.screen.query_one("#confirm-body"))
-        assert "level 2 -> level 3: pages Priya Raman" in body
+        assert "level 2 -> level 3: pages Dana Ito" in body
         await s.pilot.press("y")
-        assert s.requests() == [("incident.escalate", "pagerduty/Q01041", {"level": 3})]
+        assert s.requests() == [("incident.escalate", s.key(2), {"level": 3})]
+        await eventually(lambda: s.fake(2).level == 3)
 
 
 async def test_e_at_the_last_level_says_so_and_sends_nothing(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
-        fed = with_pagerduty(s.app.engine.snapshot)
-        top = replace(fed.incidents[0], escalation_level=3)
-        await s.feed(replace(fed, incidents=(top, *fed.incidents[1:])))
+        s.rig.fake.book.update(s.fake(1), {"escalation_level": 3}, "PDANAI6", START)
+        await s.refreshed(lambda: s.rig.incident(1).escalation_level == 3)
         await s.pilot.press("e")
         assert not isinstance(s.app.screen, ConfirmScreen)
         assert any("already at the last level (3)" in m for m in messages(s.app))
@@ -171,15 +198,20 @@ async def test_n_adds_a_note_and_refuses_an_empty_one(tmp_path: Path) -> None:
         await s.pilot.press("n")
         form = s.app.screen
         assert isinstance(form, NoteForm)
+        assert s.app.focused is form.query_one("#note-content", Input)
         await s.pilot.press("enter")
         assert s.app.screen is form
         assert "needs some text" in plain(form.query_one("#note-message"))
-        form.query_one("#note-content", Input).value = "rolled back deploy 4521"
+        note = "restarted pay-2, watching"
+        form.query_one("#note-content", Input).value = note
         await s.pilot.press("enter")
         assert not isinstance(s.app.screen, NoteForm)
         assert s.requests() == [
-            ("incident.note", "pagerduty/Q01042", {"content": "rolled back deploy 4521"})
+            ("incident.note", s.key(1), {"content": "restarted pay-2, watching"})
         ]
+        await eventually(
+            lambda: [n.content for n in s.fake(1).notes] == ["restarted pay-2, watching"]
+        )
 
 
 async def test_shift_r_reassigns_to_a_user_or_a_policy(tmp_path: Path) -> None:
@@ -187,13 +219,12 @@ async def test_shift_r_reassigns_to_a_user_or_a_policy(tmp_path: Path) -> None:
         await s.pilot.press("R")
         form = s.app.screen
         assert isinstance(form, ReassignForm)
-        await eventually(lambda: len(form.choices) == 7)
-        await s.pilot.press(*"sam")
-        await eventually(lambda: [c[2] for c in form.choices] == ["Sam Okafor"])
+        await eventually(lambda: len(form.choices) == 9)  # 7 users, 2 escalation policies
+        await s.pilot.press(*"bob")
+        await eventually(lambda: [c[2] for c in form.choices] == ["Bob Okafor"])
         await s.pilot.press("enter")
-        assert s.requests() == [
-            ("incident.reassign", "pagerduty/Q01042", {"user_ids": ["PUS0004"]})
-        ]
+        assert s.requests() == [("incident.reassign", s.key(1), {"user_ids": ["PBOBOK3"]})]
+        await s.refreshed(lambda: s.rig.incident(1).assignee == "Bob Okafor")
         await s.pilot.press("R")
         form = s.app.screen
         assert isinstance(form, ReassignForm)
@@ -202,8 +233,8 @@ async def test_shift_r_reassigns_to_a_user_or_a_policy(tmp_path: Path) -> None:
         await s.pilot.press("enter")
         assert s.requests()[-1] == (
             "incident.reassign",
-            "pagerduty/Q01042",
-            {"escalation_policy_id": "PEP0002"},
+            s.key(1),
+            {"escalation_policy_id": "PEPSRC2"},
         )
 
 
@@ -212,28 +243,44 @@ async def test_enter_shows_details_and_escape_goes_back(tmp_path: Path) -> None:
         await s.pilot.press("j", "j", "enter")
         screen = s.app.screen
         assert isinstance(screen, IncidentDetailsScreen)
-        assert screen.incident.number == 1041
+        assert screen.incident.number == 2
         overview = plain(screen.query_one("#incident-details-overview"))
-        assert "on call now: Omar Haddad" in overview
+        assert "on call now: Carol Diaz" in overview
         assert "[bold]not markup[/bold]" in plain(screen.query_one("#incident-details-title"))
-        await eventually(lambda: screen.entries is not None)
+        await eventually(lambda: screen.notes is not None and screen.entries is not None)
+        await s.pilot.pause()
+        notes = plain(screen.query_one("#incident-details-notes"))
+        assert "Alice Chen: rolled back deploy 4521, watching p99" in notes
+        log = plain(screen.query_one("#incident-details-log"))
+        assert "incident.acknowledged: acknowledged by Carol Diaz" in log
         await s.pilot.press("escape")
         assert not isinstance(s.app.screen, IncidentDetailsScreen)
-        assert s.cursor() == "pagerduty/Q01041"
+        assert s.cursor() == s.key(2)
+
+
+async def test_details_show_the_alerts_of_the_group_that_opened_it(tmp_path: Path) -> None:
+    async with incidents_view(tmp_path) as s:
+        await s.pilot.press("enter")
+        screen = s.app.screen
+        assert isinstance(screen, IncidentDetailsScreen)
+        group = plain(screen.query_one("#incident-details-alerts"))
+        assert "Alertmanager group (2 alerts)" in group
+        assert "alertname=ServiceDown, service=payment-service" in group
+        assert "pay-1:8080" in group
+        assert "pay-2:8080" in group
 
 
 async def test_refresh_keeps_the_cursor_on_the_same_incident(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
         await s.pilot.press("j", "j")
-        fed = with_pagerduty(s.app.engine.snapshot)
-        newer = incident(1050, "Brand new", "triggered", "high", created_at=at(0))
-        await s.feed(replace(fed, incidents=(newer, *fed.incidents)))
-        assert s.view._order[0] == "pagerduty/Q01050"
-        assert s.cursor() == "pagerduty/Q01041"
+        trigger(s, "new", "Brand new outage")
+        await s.refreshed(lambda: len(s.view._order) == 6)
+        assert s.view._order[0] == s.key(6)  # newest high-urgency triggered on top
+        assert s.cursor() == s.key(2)
         # The cursor's incident goes away: the cursor stays at the same height.
-        others = tuple(i for i in fed.incidents if i.number != 1041)
-        await s.feed(replace(fed, incidents=(newer, *others)))
-        assert s.cursor() == "pagerduty/Q01039"
+        fed = s.app.engine.snapshot
+        await s.feed(replace(fed, incidents=tuple(i for i in fed.incidents if i.number != 2)))
+        assert s.cursor() == s.key(3)
 
 
 async def test_read_only_hides_every_incident_action(tmp_path: Path) -> None:
@@ -252,7 +299,7 @@ async def test_help_lists_incident_keys_and_keymap_remaps_them(tmp_path: Path) -
         await s.pilot.press("a")
         assert s.requests() == []
         await s.pilot.press("ctrl+k")
-        assert s.requests() == [("incident.acknowledge", "pagerduty/Q01042", {})]
+        assert s.requests() == [("incident.acknowledge", s.key(1), {})]
         await s.pilot.press("question_mark")
         assert isinstance(s.app.screen, HelpScreen)
         ids = {c.binding_id: c for c in s.app.screen.commands}
@@ -263,9 +310,10 @@ async def test_help_lists_incident_keys_and_keymap_remaps_them(tmp_path: Path) -
 
 async def test_a_down_pagerduty_is_stale_not_empty(tmp_path: Path) -> None:
     async with incidents_view(tmp_path) as s:
-        await s.feed(with_pagerduty(s.app.engine.snapshot, reachable=False))
-        status = plain(s.view.query_one("#incidents-status"))
-        assert "stale: pagerduty (connect timeout)" in status
+        s.rig.transport.pd_down = True
+        await s.refreshed(
+            lambda: "stale: pagerduty" in plain(s.view.query_one("#incidents-status"))
+        )
         assert len(s.view._order) == 5
 
 
@@ -273,13 +321,13 @@ async def test_new_incident_notifies_in_app_bell_and_desktop(tmp_path: Path) -> 
     async with incidents_view(tmp_path) as s:
         written: list[str] = []
         s.app.notifier.write = written.append
-        new = incident(1050, "Checkout down;\x1b]0;evil\a", "triggered", "high")
-        s.app._on_engine_event(IncidentsRaised((new,)))  # what the engine's listener receives
+        trigger(s, "new", "Checkout down;\x1b]0;evil\a")
+        s.rig.engine.refresh_now()
         await eventually(lambda: any("1 new high-urgency incident" in m for m in messages(s.app)))
         assert "\a" in written
         osc777 = [w for w in written if w.startswith("\x1b]777;notify;")]
         assert osc777
-        assert "#1050 Checkout down" in osc777[0]
+        assert "#6 Checkout down" in osc777[0]
         assert osc777[0].count(";") == 3
 
 

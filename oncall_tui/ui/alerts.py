@@ -333,16 +333,13 @@ class AlertsView(Widget):
         self.table.focus()
         self._show_status()
 
-    def _linked_incident(self, alert: Alert) -> Incident | None:
-        return None
-
     def action_acknowledge(self) -> None:
         targets = self._targets()
         if not targets or self.engine.read_only:
             return
         plan = acknowledge_plan(
             targets,
-            [i for a in targets if (i := self._linked_incident(a)) is not None],
+            [i for alert in targets for i in self.engine.incidents_for_alert(alert)],
             self.engine.config,
         )
         if not plan.requests:

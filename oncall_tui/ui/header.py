@@ -21,6 +21,7 @@ from oncall_tui.models import AlertState, Snapshot, SourceHealth
 from oncall_tui.ui.timefmt import local, relative
 
 OK, DOWN, WAIT = "●", "✖", "○"
+MAX_ERROR = 40
 
 
 def alert_counts(snapshot: Snapshot) -> tuple[int, int]:
@@ -65,7 +66,11 @@ def source_text(health: SourceHealth, clock: Clock) -> Text:
         if since is not None:
             text.append(f" since {local(since, now)}", style="red")
         if health.error:
-            text.append(f" ({health.error})", style="red")
+            # Whole errors are in the log and the view; the header must stay two lines.
+            error = (
+                health.error if len(health.error) <= MAX_ERROR else health.error[:MAX_ERROR] + "…"
+            )
+            text.append(f" ({error})", style="red")
     return text
 
 

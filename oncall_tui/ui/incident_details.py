@@ -59,7 +59,18 @@ class IncidentsEngine(Protocol):
     config: Config
     read_only: bool
 
+    def alerts_for_incident(self, incident: Incident) -> list[Alert]: ...
+
+    async def incident_notes(self, incident: Incident) -> list[IncidentNote]: ...
+
+    async def reassign_targets(self, query: str = "") -> list[tuple[str, str, str]]: ...
+
     async def log_entries(self, **filters: Any) -> list[LogEntry]: ...
+
+
+def pagerduty_on(config: Config) -> bool:
+    """The engine polls PagerDuty only with an API token; without one the views say so."""
+    return config.pagerduty is not None and config.pagerduty.api_token is not None
 
 
 # -- wording ---------------------------------------------------------------------------------
@@ -152,7 +163,7 @@ def incidents_raised(notifier: Notifier, incidents: Sequence[Incident]) -> None:
 
 def _pairs(title: str, items: Sequence[tuple[str, str | Text]]) -> Table:
     table = Table.grid(padding=(0, 2))
-    table.add_column(style="bold", no_wrap=True, min_width=14)
+    table.add_column(style="bold", no_wrap=True, min_width=16)
     table.add_column(overflow="fold")
     table.title = title
     table.title_justify = "left"
@@ -261,7 +272,7 @@ class IncidentDetailsScreen(Screen[None]):
         yield Static(title, id="incident-details-title", markup=False)
         with VerticalScroll(id="incident-details-body"):
             yield self._section("overview", overview_section(incident, self._snapshot, now))
-            alerts: list[Alert] = []
+            alerts = self._engine.alerts_for_incident(incident)
             yield self._section("alerts", alerts_section(incident, alerts, now))
             yield self._section("notes", notes_section(None, "", now))
             yield self._section("log", log_section(None, "", now))
@@ -278,7 +289,11 @@ class IncidentDetailsScreen(Screen[None]):
 
     @work(group="incident-details-notes", exclusive=True, exit_on_error=False)
     async def _load_notes(self) -> None:
-        error = "the engine does not fetch notes yet"
+        error = ""
+        try:
+            self.notes = await self._engine.incident_notes(self.incident)
+        except Exception as exc:  # shown where the notes would be; never raised into the UI
+            error = str(exc) or type(exc).__name__
         section = notes_section(self.notes, error, self._clock.now())
         self.query_one("#incident-details-notes", Static).update(section)
 

@@ -21,14 +21,14 @@ from textual.widgets import Button, Input, Label, OptionList, Static
 from textual.widgets.option_list import Option
 
 from oncall_tui.clock import Clock
-from oncall_tui.models import Incident, Snapshot
+from oncall_tui.models import Incident
 from oncall_tui.ui.incident_details import clip
 
 Target = tuple[str, str, str]  # (kind "user" | "escalation_policy", id, name)
 Search = Callable[[str], Awaitable[list[Target]]]
 MAX_NOTE = 2000  # far below PagerDuty's limit; a note is read by someone paged at night
 PICKER_ROWS = 50
-NAME_WIDTH = 40
+NAME_WIDTH = 28
 FORM_CSS: list[str | PurePath] = [
     Path(__file__).with_name("forms.tcss"),
     Path(__file__).with_name("incidents.tcss"),
@@ -100,26 +100,6 @@ class NoteForm(ModalScreen[str | None]):
 
     def action_cancel(self) -> None:
         self.dismiss(None)
-
-
-def snapshot_targets(snapshot: Snapshot) -> Search:
-    """Who can take an incident, as far as the snapshot knows: on-call users and policies."""
-
-    async def search(query: str) -> list[Target]:
-        found: dict[tuple[str, str], Target] = {}
-        for oncall in snapshot.oncalls:
-            if oncall.user_id:
-                found.setdefault(("user", oncall.user_id), ("user", oncall.user_id, oncall.user))
-            if oncall.policy_id:
-                key = ("escalation_policy", oncall.policy_id)
-                found.setdefault(key, ("escalation_policy", oncall.policy_id, oncall.policy))
-        needle = query.strip().lower()
-        return sorted(
-            (t for t in found.values() if needle in t[2].lower()),
-            key=lambda t: (t[0] != "user", t[2].lower()),
-        )
-
-    return search
 
 
 class ReassignForm(ModalScreen[Target | None]):

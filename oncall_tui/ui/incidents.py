@@ -37,14 +37,15 @@ from oncall_tui.ui.incident_details import (
     describe_incident,
     level_text,
     on_call_at,
+    pagerduty_on,
     sort_incidents,
     status_word,
 )
-from oncall_tui.ui.incident_forms import NoteForm, ReassignForm, snapshot_targets
+from oncall_tui.ui.incident_forms import NoteForm, ReassignForm
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.placeholders import not_configured_text
 from oncall_tui.ui.silences import SilenceTable
-from oncall_tui.ui.timefmt import span
+from oncall_tui.ui.timefmt import local, span
 
 # Fixed columns: marks/action glyphs, status, urgency, level, age (DataTable adds 2 per column).
 _FIXED = (2, 9, 4, 3, 5)
@@ -100,7 +101,7 @@ class IncidentsView(Widget):
     ]
 
     def __init__(self, engine: IncidentsEngine, clock: Clock, *, id: str = "incidents") -> None:
-        super().__init__(id=id, classes="" if engine.config.pagerduty else "-unconfigured")
+        super().__init__(id=id, classes="" if pagerduty_on(engine.config) else "-unconfigured")
         self._engine = engine
         self._clock = clock
         self._snapshot: Snapshot | None = None
@@ -113,7 +114,7 @@ class IncidentsView(Widget):
 
     @property
     def configured(self) -> bool:
-        return self._engine.config.pagerduty is not None
+        return pagerduty_on(self._engine.config)
 
     def compose(self) -> ComposeResult:
         if not self.configured:
@@ -265,7 +266,10 @@ class IncidentsView(Widget):
         if snapshot is not None and snapshot.restored:
             status.append(" · stale: restored snapshot", style="bold yellow")
         elif health is not None and health.reachable is False:
-            status.append(f" · stale: pagerduty ({health.error})", style="bold yellow")
+            # The header carries the error; here, how old what is shown is.
+            since = health.stale_since or health.last_success
+            when = f" since {local(since, self._clock.now())}" if since else ""
+            status.append(f" · stale: pagerduty{when}", style="bold yellow")
         self.query_one("#incidents-status", Static).update(status)
         self._show_cursor_action()
 
@@ -429,7 +433,6 @@ class IncidentsView(Widget):
         if not targets or self._engine.read_only:
             return
         keys = [i.key for i in targets]
-        snapshot = self._snapshot or Snapshot(taken_at=self._clock.now())
 
         def done(choice: tuple[str, str, str] | None) -> None:
             if choice is None:
@@ -443,7 +446,7 @@ class IncidentsView(Widget):
             requests = [ActionRequest("incident.reassign", k, params) for k in keys]
             self._submit(requests, f"Reassign {_count(keys)} to {name}")
 
-        self.app.push_screen(ReassignForm(targets, snapshot_targets(snapshot)), done)
+        self.app.push_screen(ReassignForm(targets, self._engine.reassign_targets), done)
 
 
 def _count(items: Sequence[object]) -> str:

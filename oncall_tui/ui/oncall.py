@@ -24,15 +24,16 @@ from textual.widgets import Static
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
-from oncall_tui.models import OnCall, Shift, Snapshot
-from oncall_tui.ui.incident_details import covers
+from oncall_tui.models import OnCall, Shift, Snapshot, SourceHealth
+from oncall_tui.ui.incident_details import covers, pagerduty_on
 from oncall_tui.ui.placeholders import not_configured_text
-from oncall_tui.ui.timefmt import relative, span, to_local
+from oncall_tui.ui.timefmt import local, relative, span, to_local
 
 LOOK_AHEAD = timedelta(days=7)
 WIDE = 140  # from here on policies and schedules sit side by side
-WHEN_WIDTH = 17  # "Tue 08:00 (in 6h)"
+WHEN_WIDTH = 16  # "09:00 (in 3h12m)"
 MAX_NAME_WIDTH = 24
+GAP = 1  # between columns (rich adds it to each column's width): 80 columns must fit
 
 
 class OncallEngine(Protocol):
@@ -42,14 +43,13 @@ class OncallEngine(Protocol):
 
 
 def when(moment: datetime | None, now: datetime) -> str:
-    """`08:00 (in 6h)`, `Tue 08:00`: a weekday reads faster than a date within the week."""
+    """`08:00 (in 6h)` within a day, else `Tue 08:00`: a weekday reads faster than a date."""
     if moment is None:
         return "always"
     here = to_local(moment)
-    text = here.strftime("%H:%M" if here.date() == to_local(now).date() else "%a %H:%M")
     if abs(moment - now) >= timedelta(days=1):
-        return text  # the weekday says enough
-    return f"{text} ({relative(moment, now)})"
+        return here.strftime("%a %H:%M")  # the weekday says enough
+    return f"{here.strftime('%H:%M')} ({relative(moment, now)})"
 
 
 class OnCallOperator:
@@ -79,7 +79,7 @@ def _table(title: str) -> Table:
         title_justify="left",
         title_style="bold",
         box=None,
-        padding=(0, 2, 0, 0),
+        padding=(0, GAP, 0, 0),
         header_style="bold dim",
     )
 
@@ -159,6 +159,11 @@ def name_width(names: Iterable[str]) -> int:
     return min(max((len(n) for n in names), default=6) + 4, MAX_NAME_WIDTH)
 
 
+def _stale(health: SourceHealth, now: datetime) -> str:
+    since = health.stale_since or health.last_success
+    return " · stale: pagerduty" + (f" since {local(since, now)}" if since else "")
+
+
 def _day_time(moment: datetime) -> str:
     return to_local(moment).strftime("%a %d %H:%M")
 
@@ -209,7 +214,7 @@ class OncallView(Widget):
 
     def __init__(self, engine: OncallEngine, clock: Clock, *, id: str = "oncall") -> None:
         config = engine.config
-        super().__init__(id=id, classes="" if config.pagerduty else "-unconfigured")
+        super().__init__(id=id, classes="" if pagerduty_on(config) else "-unconfigured")
         self._config = config
         self._clock = clock
         self._me = OnCallOperator(config)
@@ -218,7 +223,7 @@ class OncallView(Widget):
 
     @property
     def configured(self) -> bool:
-        return self._config.pagerduty is not None
+        return pagerduty_on(self._config)
 
     def compose(self) -> ComposeResult:
         if not self.configured:
@@ -297,5 +302,5 @@ class OncallView(Widget):
         if snapshot.restored:
             text.append(" · stale: restored snapshot", style="bold yellow")
         elif health is not None and health.reachable is False:
-            text.append(f" · stale: pagerduty ({health.error})", style="bold yellow")
+            text.append(_stale(health, now), style="bold yellow")
         return text
