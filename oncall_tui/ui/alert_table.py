@@ -19,7 +19,7 @@ from rich.text import Text
 from textual import events
 from textual.binding import Binding, BindingType
 from textual.cache import LRUCache
-from textual.geometry import Size
+from textual.geometry import Region, Size
 from textual.message import Message
 from textual.scroll_view import ScrollView
 from textual.strip import Strip
@@ -116,6 +116,10 @@ class AlertTable(ScrollView, can_focus=True):
         self.empty_message = "Waiting for the first refresh…"
         # Rendered alert lines by what decides their look; a steady refresh repaints from here.
         self._line_cache: LRUCache[tuple[object, ...], tuple[Alert, Strip]] = LRUCache(1024)
+        # Component styles by name, and the content width of the frame being drawn: both cost
+        # more to look up than drawing a cached line, and a frame asks for them on every line.
+        self._styles: dict[str, Style] = {}
+        self._frame_width: int | None = None
 
     # -- data --------------------------------------------------------------------------------
 
@@ -278,13 +282,26 @@ class AlertTable(ScrollView, can_focus=True):
         return mark, severity, state, age, detail, rest - detail
 
     def _style(self, name: str) -> Style:
-        # Colour-only parts (severity, dim, the mark) must not carry the widget's background,
-        # or they would paint over the cursor and mark highlights.
-        partial = name.startswith(("sev-", "dim", "mark-glyph"))
-        return self.get_component_rich_style(f"alert-table--{name}", partial=partial)
+        style = self._styles.get(name)
+        if style is None:
+            # Colour-only parts (severity, dim, the mark) must not carry the widget's background,
+            # or they would paint over the cursor and mark highlights.
+            partial = name.startswith(("sev-", "dim", "mark-glyph"))
+            style = self.get_component_rich_style(f"alert-table--{name}", partial=partial)
+            self._styles[name] = style
+        return style
+
+    def render_lines(self, crop: Region) -> list[Strip]:
+        self._frame_width = self.scrollable_content_region.width
+        try:
+            return super().render_lines(crop)
+        finally:
+            self._frame_width = None
 
     def render_line(self, y: int) -> Strip:
-        width = self.scrollable_content_region.width
+        width = self._frame_width
+        if width is None:
+            width = self.scrollable_content_region.width
         rows = self.model.rows
         if y == 0:
             line = self._header_line(width)
@@ -325,11 +342,14 @@ class AlertTable(ScrollView, can_focus=True):
     def notify_style_update(self) -> None:
         super().notify_style_update()
         self._line_cache.clear()
+        self._styles.clear()
 
     def on_focus(self, event: events.Focus) -> None:
+        self._styles.clear()  # styles may depend on :focus
         self.refresh()
 
     def on_blur(self, event: events.Blur) -> None:
+        self._styles.clear()
         self.refresh()
 
     def _header_line(self, width: int) -> Text:
