@@ -210,6 +210,7 @@ async def test_pipeline_panel_follows_the_snapshot(tmp_path: Path) -> None:
         assert "no incident linked to this group" in text
 
 
+@pytest.mark.alertmanager
 async def test_trace_screen_fills_in_live_and_logs_the_result(
     am_binary: str, tmp_path: Path
 ) -> None:

@@ -4,6 +4,20 @@ A cycle of a few minutes (repeated while the sandbox runs) has long-lived warnin
 outage that starts and ends, a multi-instance group, an informational notice and one flapping
 alert. Start and end times get a seeded jitter, so a given seed always plays the same night.
 
+The story the demo tells (DESIGN.md section 9, issue 6), with the cycle's default 600 s:
+
+1. ~20 s: payment-service goes down (`ServiceDown`, critical, pay-1). Alertmanager's critical
+   route pages PagerDuty (dedup_key = sha256 of the group key) and notifies our listener; with
+   Statuspage automation on, a public incident opens for the payment-service component.
+2. nobody acknowledges: PagerDuty escalates level by level on its compressed clock.
+3. ~60 s: a second instance (pay-2) fails too. It joins the same alert group, so PagerDuty
+   folds it into the open incident without a new page; the pipeline panel still lists it.
+4. ~90 s on: checkout's error rate follows (its own group and incident).
+5. ~45% of the cycle: payment-service recovers, both alerts resolve, Alertmanager resolves the
+   incident, and the public incident resolves after the automation's quiet period.
+
+`story(seed)` names these beats with their times for a seed, for the demo and the tests.
+
 Like Prometheus, every round re-sends each firing alert with an `endsAt` a few rounds ahead
 (so a stopped scenario lets its alerts resolve on their own) and sends resolved alerts with
 `endsAt` set to when they resolved, to every Alertmanager of the sandbox. The scenario posts
@@ -89,6 +103,7 @@ def build_alerts(seed: int, cycle: float = CYCLE_SECONDS) -> list[ScenarioAlert]
             **extra,
         }
 
+    outage_start, outage_end = jitter(20), jitter(cycle * 0.45)
     alerts: list[ScenarioAlert] = [
         ScenarioAlert(
             base("ServiceDown", "critical", "payment-service", "platform", instance="pay-1:8080"),
@@ -97,7 +112,17 @@ def build_alerts(seed: int, cycle: float = CYCLE_SECONDS) -> list[ScenarioAlert]
                 "No healthy payment-service instance has answered its health check for 2m.",
                 "service-down",
             ),
-            (Spell(jitter(20), jitter(cycle * 0.45)),),
+            (Spell(outage_start, outage_end),),
+        ),
+        # The second instance joins the open group: folded into the incident, no new page.
+        ScenarioAlert(
+            base("ServiceDown", "critical", "payment-service", "platform", instance="pay-2:8080"),
+            _annotations(
+                "payment-service is down",
+                "No healthy payment-service instance has answered its health check for 2m.",
+                "service-down",
+            ),
+            (Spell(outage_start + 40.0, outage_end - 5.0),),
         ),
         ScenarioAlert(
             base("HighLatency", "warning", "payment-service", "platform", instance="pay-2:8080"),
@@ -177,6 +202,22 @@ def build_alerts(seed: int, cycle: float = CYCLE_SECONDS) -> list[ScenarioAlert]
         )
     )
     return alerts
+
+
+def story(seed: int, cycle: float = CYCLE_SECONDS) -> list[tuple[float, str]]:
+    """The payment-service outage's beats for this seed: (seconds into the cycle, what)."""
+    outage = [
+        a
+        for a in build_alerts(seed, cycle)
+        if a.labels["alertname"] == "ServiceDown" and a.labels["service"] == "payment-service"
+    ]
+    first, joined = outage[0].spells[0], outage[1].spells[0]
+    assert first.end is not None  # the outage always ends within the cycle
+    return [
+        (first.start, "payment-service down: PagerDuty paged, public incident opened"),
+        (joined.start, "second payment-service instance joins the open incident, no new page"),
+        (first.end, "payment-service recovers: alerts and incidents resolve"),
+    ]
 
 
 def _flapping(rng: random.Random, cycle: float) -> tuple[Spell, ...]:
