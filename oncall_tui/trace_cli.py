@@ -83,7 +83,10 @@ async def fire_and_wait(
     printed: set[str] = set()
 
     def show(trace: Trace) -> None:
+        # Stages print as they happen; the skipped ones (known before the alert is fired) last.
         for stage in trace.stages:
+            if stage.status == SKIPPED and not trace.finished:
+                continue
             if stage.status != WAITING and stage.name not in printed:
                 printed.add(stage.name)
                 stream.write(stage_line(stage) + "\n")

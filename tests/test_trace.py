@@ -24,7 +24,7 @@ from oncall_tui.engine.trace import OK, SKIPPED
 from oncall_tui.engine.trace_routing import failed_requests, routing_of
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
-from oncall_tui.sandbox.runner import free_port
+from oncall_tui.sandbox.runner import Sandbox, free_port
 from oncall_tui.store import Store
 from oncall_tui.trace_cli import fire_and_wait
 from oncall_tui.webhooks import WebhookServer
@@ -163,3 +163,41 @@ def test_failed_requests_reads_alertmanager_metrics() -> None:
         'alertmanager_notifications_failed_total{integration="pagerduty"} 1\n'
     )
     assert failed_requests(text) == {"pagerduty": 4.0, "webhook": 0.0}
+
+
+async def test_sandbox_warning_reaches_opsgenie_and_a_stray_alert_has_no_route(
+    am_binary: str, tmp_path: Path
+) -> None:
+    """The sandbox's own wiring: warnings go to the fake Opsgenie (alias = sha256 of the group
+    key); an alert no route matches ends at the root receiver and the trace says so."""
+    sandbox = Sandbox(
+        workdir=tmp_path / "sandbox",
+        backend="alertmanager",
+        scenario=False,
+        opsgenie_processing_seconds=0.1,
+    )
+    await sandbox.start()
+    try:
+        config = sandbox.config(log_path=tmp_path / "log.db")
+        [_, warning] = config.test_alerts
+        out = io.StringIO()
+        code = await fire_and_wait(
+            config, warning.labels, warning.annotations, timeout=15.0, out=out
+        )
+        text = out.getvalue()
+        assert code == 0, text
+        assert any(ln.split()[0] == "ok" and "Opsgenie alert" in ln for ln in lines(text)), text
+        assert "not routed to PagerDuty" in text
+
+        stray = io.StringIO()
+        labels = {"alertname": "Stray", "severity": "page", "service": "nowhere"}
+        code = await fire_and_wait(config, labels, {}, timeout=3.0, out=stray)
+        assert code != 0
+        [routed] = [
+            ln for ln in lines(stray.getvalue()) if " routed " in ln.replace("not routed", "")
+        ]
+        assert "BROKEN" in routed
+        assert "no route matched" in routed
+        assert "'default'" in routed
+    finally:
+        await sandbox.stop()
