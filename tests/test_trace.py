@@ -19,11 +19,13 @@ from am_harness import am_binary, running_alertmanager
 
 from oncall_tui.clock import SystemClock
 from oncall_tui.config import Config, validate_config
+from oncall_tui.engine import Engine
 from oncall_tui.engine.correlation import group_dedup_key
 from oncall_tui.engine.trace import OK, SKIPPED
 from oncall_tui.engine.trace_routing import failed_requests, routing_of
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
+from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
 from oncall_tui.sandbox.runner import Sandbox, free_port
 from oncall_tui.store import Store
 from oncall_tui.trace_cli import fire_and_wait
@@ -36,12 +38,19 @@ pytestmark = pytest.mark.alertmanager
 TOKEN = "trace-test-token"
 ROUTING_KEY = "0123456789abcdef0123456789abcdef"
 WEBHOOK_TOKEN = "trace-webhook-token"
+SP_KEY = "sp-key-for-trace-01"
+SP_PAGE = "pagetrace"
+SP_PAY = "cpay00000001"
 CRITICAL = {"alertname": "TraceDown", "severity": "critical", "service": "payment-service"}
 
 
 @asynccontextmanager
 async def pipeline(
-    am_binary: str, tmp_path: Path, *, events_reachable: bool = True
+    am_binary: str,
+    tmp_path: Path,
+    *,
+    events_reachable: bool = True,
+    statuspage_url: str = "",
 ) -> AsyncIterator[tuple[Config, FakePagerDuty]]:
     clock = SystemClock()
     fake = FakePagerDuty(clock=clock, api_token=TOKEN, routing_keys=[ROUTING_KEY])
@@ -71,6 +80,15 @@ async def pipeline(
                     "events_url": fake_url,
                 },
             }
+            if statuspage_url:
+                data["statuspage"] = {
+                    "api_key": SP_KEY,
+                    "page_id": SP_PAGE,
+                    "api_url": statuspage_url,
+                    "components": {"payment-service": SP_PAY},
+                    "automation": {"enabled": True},
+                }
+                data["poll"] = {"alerts": "1s", "statuspage": "1s"}
             yield validate_config(data, "<test>"), fake
     finally:
         await server.stop()
@@ -201,3 +219,36 @@ async def test_sandbox_warning_reaches_opsgenie_and_a_stray_alert_has_no_route(
         assert "'default'" in routed
     finally:
         await sandbox.stop()
+
+
+async def test_statuspage_stage_seen_while_serve_runs_the_automation(
+    am_binary: str, tmp_path: Path
+) -> None:
+    """As deployed: an engine (`serve`) holds the listener and runs the automation; `fire --wait`
+    reads the shared log for the notification and sees the public incident the automation opens."""
+    clock = SystemClock()
+    statuspage = FakeStatuspage(
+        clock=clock, api_key=SP_KEY, page_id=SP_PAGE, components={"Payments": SP_PAY}
+    )
+    server = WebhookServer(statuspage.app, "127.0.0.1", 0)
+    await server.start()
+    try:
+        url = f"http://{server.address}/v1"
+        async with pipeline(am_binary, tmp_path, statuspage_url=url) as (config, _fake):
+            engine = Engine(config, clock=clock)
+            await engine.start()
+            try:
+                assert engine.webhook_address == config.webhooks.listen
+                out = io.StringIO()
+                code = await fire_and_wait(
+                    config, CRITICAL, {"summary": "trace test"}, timeout=20.0, out=out
+                )
+            finally:
+                await engine.stop()
+    finally:
+        await server.stop()
+    text = out.getvalue()
+    assert code == 0, text
+    [line] = [ln for ln in lines(text) if "Statuspage incident" in ln]
+    assert line.split()[0] == "ok", text
+    assert "investigating" in line or "identified" in line
