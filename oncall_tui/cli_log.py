@@ -16,8 +16,9 @@ from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.handoff import handoff_markdown, load_handoff
 from oncall_tui.models import LogEntry
+from oncall_tui.postmortem import timeline_markdown
 from oncall_tui.store import Store
-from oncall_tui.timeline import load_timeline, timeline_markdown
+from oncall_tui.timeline import load_timeline
 
 
 class NoLog(FileNotFoundError):

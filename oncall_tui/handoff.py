@@ -24,7 +24,8 @@ from oncall_tui.models import (
     Snapshot,
     severity_rank,
 )
-from oncall_tui.timeline import LogReader, duration_text
+from oncall_tui.postmortem import duration_text
+from oncall_tui.timeline import LogReader
 
 FIRED_KINDS = ("alert.firing", "incident.triggered")
 HANDLED_KINDS = ("incident.acknowledged", "incident.resolved", "silence.created", "silence.ended")

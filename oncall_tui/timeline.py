@@ -15,7 +15,8 @@ the log, written by the engine as it happened; this module only reads it back an
   alert keys, `automation.opened` names the page's incident) and that incident's own rows.
 
 Durations are measured between logged moments: time to acknowledge and time to resolve from the
-first page, and detection to page from the first alert. Nothing here imports Textual.
+first page, and detection to page from the first alert. The postmortem Markdown is written by
+oncall_tui/postmortem.py. Nothing here imports Textual.
 """
 
 from __future__ import annotations
@@ -102,6 +103,9 @@ class Timeline:
     group_keys: tuple[str, ...] = ()
     escalations: int = 0
     related: tuple[str, ...] = field(default=())  # other incidents' keys of the same group
+    public_incidents: tuple[str, ...] = ()  # Statuspage incident ids automation opened for it
+    public_opened_at: datetime | None = None
+    public_resolved_at: datetime | None = None
 
     @property
     def entry_ids(self) -> frozenset[int]:
@@ -124,6 +128,12 @@ class Timeline:
         if self.first_alert_at is None or self.triggered_at is None:
             return None
         return self.triggered_at - self.first_alert_at
+
+    @property
+    def detection_to_public(self) -> timedelta | None:
+        if self.first_alert_at is None or self.public_opened_at is None:
+            return None
+        return self.public_opened_at - self.first_alert_at
 
     @property
     def started_at(self) -> datetime | None:
@@ -230,12 +240,13 @@ def incident_timeline(entries: Sequence[LogEntry], ref: str) -> Timeline:
                 picked[id(entry)] = entry
                 if other not in related:
                     related.append(other)
-    _link_statuspage(ordered, alert_keys, picked)
+    page_ids = _link_statuspage(ordered, alert_keys, picked)
 
     events = tuple(
         TimelineEvent(e.at, e.source, e.kind, e.summary, e.actor, e.id)
         for e in sorted(picked.values(), key=lambda e: (e.at, e.id or 0))
     )
+    public_opened, public_resolved = _public_times(events)
     triggered = next((e.at for e in own if e.kind == "incident.triggered"), None)
     triggered = triggered or own[0].at
     ack = next((e for e in own if e.kind == "incident.acknowledged"), None)
@@ -261,6 +272,9 @@ def incident_timeline(entries: Sequence[LogEntry], ref: str) -> Timeline:
         group_keys=tuple(group_keys),
         escalations=sum(1 for e in own if e.kind == "incident.escalated"),
         related=tuple(related),
+        public_incidents=tuple(sorted(page_ids)),
+        public_opened_at=public_opened,
+        public_resolved_at=public_resolved,
     )
 
 
@@ -297,10 +311,10 @@ def _acknowledger(ack: LogEntry | None, ordered: Sequence[LogEntry]) -> str:
 
 def _link_statuspage(
     ordered: Sequence[LogEntry], alert_keys: set[str], picked: dict[int, LogEntry]
-) -> None:
+) -> set[str]:
     """The public incident automation opened for these alerts, and what happened to it."""
     if not alert_keys:
-        return
+        return set()
     episode_keys: set[str] = set()
     page_ids: set[str] = set()
     for entry in ordered:
@@ -327,8 +341,6 @@ def _link_statuspage(
             and data.get("incident_id")
         ):
             page_ids.add(str(data["incident_id"]))
-    if not page_ids:
-        return
     for entry in ordered:
         data = entry.data
         if str(data.get("incident_id", "")) not in page_ids:
@@ -339,6 +351,20 @@ def _link_statuspage(
             or (entry.source == "operator" and entry.summary.startswith("statuspage."))
         ):
             picked[id(entry)] = entry
+    return page_ids
+
+
+def _public_times(events: Sequence[TimelineEvent]) -> tuple[datetime | None, datetime | None]:
+    """When the public incident was first seen open, and when it was resolved."""
+    public = [e for e in events if e.system in ("statuspage", "automation")]
+    opened = next((e.at for e in public if e.stage in ("automation.opened", "incident.new")), None)
+    resolved = [
+        e.at
+        for e in public
+        if e.stage in ("automation.resolved", "automation.closed")
+        or (e.system == "statuspage" and e.stage == "incident.resolved")
+    ]
+    return opened, (resolved[0] if resolved else None)
 
 
 async def load_timeline(log: LogReader, ref: str) -> Timeline:
@@ -388,94 +414,3 @@ async def incident_for_entry(log: LogReader, entry: LogEntry) -> str:
             if row.data.get("dedup_key") == dedup and row.data.get("key"):
                 return str(row.data["key"])
     return ""
-
-
-# -- Markdown ---------------------------------------------------------------------------------
-
-
-def duration_text(delta: timedelta | None) -> str:
-    """`7m 30s`, `1h 02m`, `2d 3h`; a dash when not known."""
-    if delta is None:
-        return "—"
-    seconds = int(delta.total_seconds())
-    sign = "-" if seconds < 0 else ""
-    seconds = abs(seconds)
-    days, rest = divmod(seconds, 86400)
-    hours, rest = divmod(rest, 3600)
-    minutes, secs = divmod(rest, 60)
-    if days:
-        return f"{sign}{days}d {hours}h"
-    if hours:
-        return f"{sign}{hours}h {minutes:02d}m"
-    if minutes:
-        return f"{sign}{minutes}m {secs:02d}s"
-    return f"{sign}{secs}s"
-
-
-def md_cell(text: str) -> str:
-    """Untrusted text made safe for one Markdown table cell (no pipes, no line breaks)."""
-    flat = " ".join(text.split())
-    return flat.replace("\\", "\\\\").replace("|", "\\|").replace("<", "&lt;")
-
-
-def _utc(moment: datetime | None) -> str:
-    return moment.strftime("%Y-%m-%d %H:%M:%S UTC") if moment is not None else "—"
-
-
-def timeline_markdown(timeline: Timeline) -> str:
-    """A postmortem-ready Markdown document: key times, durations and every event in order."""
-    t = timeline
-    number = f" #{t.number}" if t.number is not None else ""
-    system = SYSTEM_NAMES.get(t.system, t.system)
-    lines = [
-        f"# {system} incident{number}: {md_cell(t.title)}",
-        "",
-        f"- Incident: `{t.key}`" + (f" — {t.url}" if t.url else ""),
-        f"- Service: {md_cell(t.service) or '—'}",
-        f"- Status at export: {t.status or '—'}",
-    ]
-    if t.group_keys:
-        lines.append(f"- Alertmanager group: `{md_cell(t.group_keys[0])}`")
-    if t.related:
-        lines.append(f"- Same alert group in: {', '.join(f'`{k}`' for k in t.related)}")
-    origin = t.first_alert_at or t.triggered_at
-    ack_by = f" by {md_cell(t.acknowledged_by)}" if t.acknowledged_by else ""
-    lines += [
-        "",
-        "## Key times",
-        "",
-        "| Moment | When | Since first alert |",
-        "|---|---|---|",
-    ]
-    for label, moment in (
-        ("First alert", t.first_alert_at),
-        ("Paged (incident triggered)", t.triggered_at),
-        (f"Acknowledged{ack_by}", t.acknowledged_at),
-        ("Resolved", t.resolved_at),
-    ):
-        since = duration_text(moment - origin) if moment and origin else "—"
-        lines.append(f"| {label} | {_utc(moment)} | {since} |")
-    lines += [
-        "",
-        "## Durations",
-        "",
-        f"- Detection to page: {duration_text(t.detection_to_page)}",
-        f"- Time to acknowledge: {duration_text(t.time_to_acknowledge)}",
-        f"- Time to resolve: {duration_text(t.time_to_resolve)}",
-        f"- Escalations: {t.escalations}",
-        "",
-        "## Timeline",
-        "",
-        "| Time (UTC) | +Offset | System | Event | Who | What |",
-        "|---|---|---|---|---|---|",
-    ]
-    for event in t.events:
-        offset = duration_text(event.at - origin) if origin else "—"
-        lines.append(
-            f"| {event.at.strftime('%H:%M:%S')} | {offset} "
-            f"| {SYSTEM_NAMES.get(event.system, md_cell(event.system))} | {md_cell(event.stage)} "
-            f"| {md_cell(event.actor) or '—'} | {md_cell(event.summary)} |"
-        )
-    if t.resolved_at is None:
-        lines += ["", f"_Still {t.status or 'open'} when exported._"]
-    return "\n".join(lines) + "\n"

@@ -24,9 +24,10 @@ from log_harness import T0, handoff_scene, live_incident, world
 
 from oncall_tui.cli import main
 from oncall_tui.clock import SystemClock
+from oncall_tui.postmortem import timeline_markdown
 from oncall_tui.sandbox.standin import StandinAlertmanager
 from oncall_tui.store import Store
-from oncall_tui.timeline import load_timeline, timeline_markdown
+from oncall_tui.timeline import load_timeline
 from oncall_tui.webhooks import WebhookServer
 
 COMMANDS = ["demo", "sandbox", "serve", "fire", "check-config", "log", "handoff"]

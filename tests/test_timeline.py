@@ -12,14 +12,8 @@ from log_harness import SEARCH, T0, World, handoff_scene, live_incident, world
 from oncall_tui.engine.incident_changes import IncidentChange, change_log_rows
 from oncall_tui.handoff import handoff_markdown, load_handoff
 from oncall_tui.models import Incident
-from oncall_tui.timeline import (
-    TimelineError,
-    duration_text,
-    incident_timeline,
-    load_timeline,
-    md_cell,
-    timeline_markdown,
-)
+from oncall_tui.postmortem import duration_text, md_cell, timeline_markdown
+from oncall_tui.timeline import TimelineError, incident_timeline, load_timeline
 
 STAGES = [
     ("alertmanager", "alert.firing"),
@@ -95,6 +89,40 @@ async def test_an_incident_still_open_has_no_resolve_time(tmp_path: Path) -> Non
     text = timeline_markdown(timeline)
     assert "- Time to acknowledge: —" in text
     assert text.rstrip().endswith("_Still triggered when exported._")
+
+
+async def test_the_public_incident_automation_opened_is_part_of_the_story(tmp_path: Path) -> None:
+    async with world(tmp_path, statuspage=True) as w:
+        incident = await live_incident(w)
+        w.clock.advance(6 * 60)  # the quiet period passes: automation resolves the page
+        await w.refresh()
+        await w.wait_logged("automation.resolved")
+        timeline = await load_timeline(w.store, incident.key)
+        assert w.page is not None
+        page_ids = tuple(w.page.incident_ids)
+        status = w.page.incident(page_ids[0])["status"]
+    assert len(page_ids) == 1
+    assert status == "resolved"
+    assert timeline.public_incidents == page_ids
+    stages = [(e.system, e.stage) for e in timeline.events]
+    for stage in (
+        "automation.open",
+        "automation.opened",
+        "automation.quiet",
+        "automation.resolved",
+    ):
+        assert ("automation", stage) in stages
+    # The automation works on its own task: it opened the page within the first second.
+    assert timeline.public_opened_at is not None
+    assert T0 <= timeline.public_opened_at <= T0 + SECOND
+    assert timeline.public_resolved_at == T0 + timedelta(minutes=37) + SECOND
+    # Its own entries stay in order among the others.
+    assert stages.index(("automation", "automation.quiet")) > stages.index(
+        ("pagerduty", "incident.acknowledged")
+    )
+    text = timeline_markdown(timeline)
+    assert f"- Statuspage incident: `{page_ids[0]}`" in text
+    assert "| Public incident resolved | 2026-11-23 02:37:01 UTC | 37m 01s |" in text
 
 
 async def _opsgenie_twin(w: World, incident: Incident) -> None:

@@ -16,7 +16,8 @@ from ui_log_harness import LogHost, until
 
 from oncall_tui.handoff import handoff_markdown, load_handoff
 from oncall_tui.models import LogEntry
-from oncall_tui.timeline import load_timeline, timeline_markdown
+from oncall_tui.postmortem import timeline_markdown
+from oncall_tui.timeline import load_timeline
 from oncall_tui.ui.log_screens import DocumentScreen, EntryDetails
 from oncall_tui.ui.log_view import LogView, parse_log_filter
 

@@ -30,12 +30,8 @@ from textual.widgets import DataTable, Input, Static
 from oncall_tui.clock import Clock
 from oncall_tui.handoff import handoff_markdown, load_handoff
 from oncall_tui.models import LogEntry, Snapshot
-from oncall_tui.timeline import (
-    TimelineError,
-    incident_for_entry,
-    load_timeline,
-    timeline_markdown,
-)
+from oncall_tui.postmortem import timeline_markdown
+from oncall_tui.timeline import TimelineError, incident_for_entry, load_timeline
 from oncall_tui.ui.log_screens import DocumentScreen, EntryDetails
 from oncall_tui.ui.timefmt import local
 
