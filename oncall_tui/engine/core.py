@@ -29,6 +29,7 @@ from oncall_tui.engine.alerts import AlertChange, AlertmanagerSource
 from oncall_tui.engine.correlation import Correlator, learn_from_log, learn_routes
 from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.opsgenie_part import OpsgeniePart, opsgenie_configured
 from oncall_tui.engine.pagerduty_part import PagerDutyPart, pagerduty_configured
 from oncall_tui.engine.statuspage_episode import DEFAULT_TEMPLATES
 from oncall_tui.engine.statuspage_part import StatuspagePart, statuspage_configured
@@ -103,6 +104,7 @@ class Engine:
         self._restored_from_log = False
         self._am_actions: AlertmanagerActions | None = None
         self._pagerduty: PagerDutyPart | None = None
+        self._opsgenie: OpsgeniePart | None = None
         self._statuspage: StatuspagePart | None = None
         self.correlator = Correlator()
 
@@ -179,6 +181,15 @@ class Engine:
                 emit=self._emit,
                 changed=self._publish,
             )
+        if opsgenie_configured(self.config):
+            self._opsgenie = OpsgeniePart(
+                self.config,
+                http=self._http,
+                clock=self.clock,
+                store=self.store,
+                emit=self._emit,
+                changed=self._publish,
+            )
         if statuspage_configured(self.config):
             self._statuspage = StatuspagePart(
                 self.config,
@@ -195,6 +206,8 @@ class Engine:
             self._restored_from_log = True
             if self._pagerduty is not None:
                 self._pagerduty.restore(restored)
+            if self._opsgenie is not None:
+                self._opsgenie.restore(restored)
             if self._statuspage is not None:
                 self._statuspage.restore(restored)
             self._alerts.restore(restored.alerts, restored.silences)
@@ -216,6 +229,8 @@ class Engine:
         self._spawn(self._run_outbox(), "outbox")
         if self._pagerduty is not None:
             self._pagerduty.start()
+        if self._opsgenie is not None:
+            self._opsgenie.start()
         if self._statuspage is not None:
             await self._statuspage.start()
         self._spawn(self._learn_correlation(), "learn-correlation")
@@ -270,6 +285,8 @@ class Engine:
     async def stop(self) -> None:
         if self._pagerduty is not None:
             await self._pagerduty.stop()
+        if self._opsgenie is not None:
+            await self._opsgenie.stop()
         if self._statuspage is not None:
             await self._statuspage.stop()
         for task in self._tasks:
@@ -309,6 +326,8 @@ class Engine:
             loop.wake()
         if self._pagerduty is not None:
             self._pagerduty.wake()
+        if self._opsgenie is not None:
+            self._opsgenie.wake()
         if self._statuspage is not None:
             self._statuspage.wake()
 
@@ -416,6 +435,8 @@ class Engine:
         )
         if self._pagerduty is not None:
             self.snapshot = self._pagerduty.publish_into(self.snapshot)
+        if self._opsgenie is not None:
+            self.snapshot = self._opsgenie.publish_into(self.snapshot)
         if self._statuspage is not None:
             self.snapshot = self._statuspage.publish_into(self.snapshot)
         self._emit(SnapshotChanged(self.snapshot))
@@ -464,6 +485,16 @@ class Engine:
         return self._pagerduty is not None
 
     @property
+    def opsgenie_configured(self) -> bool:
+        return self._opsgenie is not None
+
+    async def escalation_targets(self, query: str = "") -> list[tuple[str, str]]:
+        """Opsgenie escalations (id, name) an alert can be escalated to."""
+        if self._opsgenie is None:
+            return []
+        return await self._opsgenie.escalation_targets(query)
+
+    @property
     def statuspage_configured(self) -> bool:
         return self._statuspage is not None
 
@@ -474,6 +505,8 @@ class Engine:
         return self._statuspage.templates()
 
     async def incident_notes(self, incident: Incident) -> list[IncidentNote]:
+        if self._opsgenie is not None and incident.system == "opsgenie":
+            return await self._opsgenie.incident_notes(incident)
         if self._pagerduty is None or incident.system != "pagerduty":
             return []
         return await self._pagerduty.incident_notes(incident)
@@ -540,7 +573,9 @@ class Engine:
         action = replace(action, attempts=action.attempts + 1)
         assert self._am_actions is not None
         try:
-            if self._pagerduty is not None and self._pagerduty.handles(request):
+            if self._opsgenie is not None and self._opsgenie.handles(request):
+                outcome = await self._opsgenie.run(action.id, request)
+            elif self._pagerduty is not None and self._pagerduty.handles(request):
                 outcome = await self._pagerduty.run(action.id, request)
             elif self._statuspage is not None and self._statuspage.handles(request):
                 outcome = await self._statuspage.run(action.id, request)
