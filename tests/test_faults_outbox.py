@@ -25,7 +25,9 @@ from oncall_tui.engine import ActionRequest, Engine
 from oncall_tui.models import ActionStatus
 from oncall_tui.providers.http import make_http_client
 from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient
+from oncall_tui.providers.statuspage import StatuspageClient
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
+from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
 from oncall_tui.store import Store
 
 __all__ = ["am_binary"]  # a fixture, imported to be visible here
@@ -34,17 +36,23 @@ TOKEN = "pd-token-faults-0001"
 ROUTING_KEY = "F" * 32
 OPERATOR = "demo@example.com"
 NOTE = "Rolled back payments to 4.1.2; watching error rate."
-MAX_KILLS = 8
+UPDATE = "Cause found: a bad deploy of checkout; rolling back."
+SP_KEY = "sp-key-faults-0001"
+SP_PAGE = "faultpage001"
+SP_COMPONENTS = {"payment-service": "cmp0payments01", "checkout": "cmp0checkout01"}
+MAX_KILLS = 10
 
 
-def _config_text(tmp_path: Path, am_url: str, pd_url: str) -> str:
+def _config_text(tmp_path: Path, am_url: str, pd_url: str, sp_url: str) -> str:
     return f"""
 operator: {{name: Demo Operator, email: {OPERATOR}}}
 alertmanagers: [{{name: am, url: "{am_url}"}}]
 pagerduty: {{api_token: "{TOKEN}", routing_key: "{ROUTING_KEY}",
              api_url: "{pd_url}", events_url: "{pd_url}"}}
+statuspage: {{api_key: "{SP_KEY}", page_id: "{SP_PAGE}", api_url: "{sp_url}/v1",
+              components: {{payment-service: cmp0payments01, checkout: cmp0checkout01}}}}
 webhooks: {{enabled: false}}
-poll: {{alerts: 1s, incidents: 2s, oncall: 60s}}
+poll: {{alerts: 1s, incidents: 2s, oncall: 60s, statuspage: 2s}}
 log: {{path: "{tmp_path / "log.db"}"}}
 """
 
@@ -77,9 +85,11 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
     fake = FakePagerDuty(
         clock=clock, api_token=TOKEN, routing_keys=[ROUTING_KEY], operator_email=OPERATOR
     )
+    page = FakeStatuspage(clock=clock, api_key=SP_KEY, page_id=SP_PAGE, components=SP_COMPONENTS)
     async with (
         running_alertmanager(am_binary, tmp_path / "am", am_config_yaml(inhibit=False)) as am,
         serving(fake.app) as pd_url,
+        serving(page.app) as sp_url,
     ):
         async with httpx.AsyncClient(trust_env=False, timeout=5) as http:
             events = PagerDutyEventsClient(pd_url, ROUTING_KEY, http, clock=clock)
@@ -87,10 +97,19 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
                 await events.trigger(
                     summary=summary, source="drill", severity="critical", dedup_key=key
                 )
+            statuspage = StatuspageClient(sp_url + "/v1", SP_PAGE, SP_KEY, http, clock=clock)
+            public = await statuspage.create_incident(
+                name="Checkout errors", status="investigating", body="Looking into it."
+            )
         incident_a, incident_b = sorted(fake.incidents, key=lambda i: i.number)
-        am_proxy, pd_proxy = FaultProxy(am.url), FaultProxy(pd_url)
-        async with serving(am_proxy.app) as am_via, serving(pd_proxy.app) as pd_via:
-            text = _config_text(tmp_path, am_via, pd_via)
+        am_proxy, pd_proxy, sp_proxy = FaultProxy(am.url), FaultProxy(pd_url), FaultProxy(sp_url)
+        proxies = (am_proxy, pd_proxy, sp_proxy)
+        async with (
+            serving(am_proxy.app) as am_via,
+            serving(pd_proxy.app) as pd_via,
+            serving(sp_proxy.app) as sp_via,
+        ):
+            text = _config_text(tmp_path, am_via, pd_via, sp_via)
             config_path = tmp_path / "config.yaml"
             config_path.write_text(text, encoding="utf-8")
             config = load_config_text(text, str(config_path), {})
@@ -102,6 +121,8 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
             pd_proxy.add(Rule(None, "/incidents/.*", "answer", 503))
             am_proxy.add(Rule("POST", "/api/v2/silences", "hang"))
             am_proxy.add(Rule("GET", "/api/v2/silences", "answer", 503))
+            sp_proxy.add(Rule("POST", "/v1/.*", "answer", 420, busy))
+            sp_proxy.add(Rule(None, "/v1/.*", "answer", 503))
             requests = [
                 ActionRequest("incident.acknowledge", f"pagerduty/{incident_a.id}"),
                 ActionRequest("incident.note", f"pagerduty/{incident_a.id}", {"content": NOTE}),
@@ -116,27 +137,43 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
                         "comment": "fault drill",
                     },
                 ),
+                ActionRequest(
+                    "statuspage.incident.create",
+                    "",
+                    {
+                        "name": "Payments degraded",
+                        "status": "investigating",
+                        "body": "We are investigating failed payments.",
+                        "components": {"cmp0payments01": "partial_outage"},
+                    },
+                ),
+                ActionRequest(
+                    "statuspage.incident.update",
+                    public.id,
+                    {"status": "identified", "body": UPDATE},
+                ),
             ]
             http_client = make_http_client(timeout=0.5)
             engine = Engine(config, clock=clock, http=http_client, listen_webhooks=False)
             await engine.start()
             try:
-                taken = [await engine.act(request) for request in requests]
+                taken = list(await asyncio.gather(*(engine.act(r) for r in requests)))
             finally:
                 am_proxy.release.set()  # let the hung requests end before the engine stops
                 await _stop(engine)
                 await http_client.aclose()
-            assert [a.status for a in taken] == [ActionStatus.PENDING] * 4
+            assert [a.status for a in taken] == [ActionStatus.PENDING] * len(requests)
             assert all(a.result.startswith("will retry") for a in taken), taken
-            faulted_phase_1 = len(pd_proxy.calls) + len(am_proxy.calls)
+            faulted_phase_1 = sum(len(p.calls) for p in proxies)
             assert pd_proxy.count("PUT", "/incidents/.*") == 0
             assert am_proxy.count("POST", "/api/v2/silences") == 0
-            assert _pending(log) == 4
+            assert sp_proxy.count("POST", "/v1/.*") + sp_proxy.count("PATCH", "/v1/.*") == 0
+            assert _pending(log) == len(requests)
 
             # -- phase 2: `serve` picks them up; each write is applied, its answer lost, and
             # the process killed right then; a restart must not apply it a second time.
-            pd_proxy.clear()
-            am_proxy.clear()
+            for proxy in proxies:
+                proxy.clear()
             pd_proxy.add(Rule("PUT", f"/incidents/{incident_b.id}", "answer", 429, busy, times=2))
             pd_proxy.add(Rule("POST", ".*/notes", "answer", 503, times=1))
             for proxy, method, path in (
@@ -144,9 +181,11 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
                 (pd_proxy, "POST", f"/incidents/{incident_a.id}/notes"),
                 (pd_proxy, "PUT", f"/incidents/{incident_b.id}"),
                 (am_proxy, "POST", "/api/v2/silences"),
+                (sp_proxy, "POST", f"/v1/pages/{SP_PAGE}/incidents"),
+                (sp_proxy, "PATCH", f"/v1/pages/{SP_PAGE}/incidents/{public.id}"),
             ):
                 proxy.add(Rule(method, path, "hold_answer", times=1))
-            for proxy in (am_proxy, pd_proxy):
+            for proxy in proxies:
                 proxy.held.clear()
                 proxy.release.clear()
             serve = ServeProcess(config_path, tmp_path)
@@ -155,22 +194,18 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
                 while True:
                     await serve.start()
                     await wait_until(
-                        lambda: (
-                            am_proxy.held.is_set() or pd_proxy.held.is_set() or _pending(log) == 0
-                        ),
+                        lambda: any(p.held.is_set() for p in proxies) or _pending(log) == 0,
                         within=40,
                         what="a write to be applied, or the outbox to empty",
                     )
-                    if _pending(log) == 0 and not (
-                        am_proxy.held.is_set() or pd_proxy.held.is_set()
-                    ):
+                    if _pending(log) == 0 and not any(p.held.is_set() for p in proxies):
                         break
                     await serve.kill9()
                     kills += 1
                     assert kills <= MAX_KILLS, "the outbox keeps re-sending"
-                    for proxy in (am_proxy, pd_proxy):
+                    for proxy in proxies:
                         proxy.release.set()
-                    for proxy in (am_proxy, pd_proxy):
+                    for proxy in proxies:
                         proxy.held.clear()
                         proxy.release.clear()
             finally:
@@ -182,12 +217,14 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
             silence_posts = am_proxy.count("POST", "/api/v2/silences")
             ack_puts = pd_proxy.count("PUT", f"/incidents/{incident_a.id}")
             resolve_puts = pd_proxy.count("PUT", f"/incidents/{incident_b.id}")
+            opens = sp_proxy.count("POST", f"/v1/pages/{SP_PAGE}/incidents")
+            updates = sp_proxy.count("PATCH", f"/v1/pages/{SP_PAGE}/incidents/{public.id}")
             async with httpx.AsyncClient(base_url=am.url, trust_env=False, timeout=5) as http:
                 silences = (await http.get("/api/v2/silences")).json()
-        await am_proxy.aclose()
-        await pd_proxy.aclose()
+        for proxy in proxies:
+            await proxy.aclose()
 
-    assert kills == 4, serve.output()  # one per write: each was killed after taking effect
+    assert kills == len(requests), serve.output()  # one per write, killed after it took effect
     assert note_posts == 1
     assert silence_posts == 1
     # A retried acknowledge/resolve is sent again and answered "already" (1002/1001).
@@ -198,6 +235,13 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
     assert incident_b.status == "resolved"
     drills = [s for s in silences if s["comment"].startswith("fault drill")]
     assert len(drills) == 1
+    # Statuspage: the retried open finds its incident by key, the retried update sees it posted.
+    assert opens == 1
+    assert updates == 1
+    names = [page.incident(i)["name"] for i in page.incident_ids]
+    assert names.count("Payments degraded") == 1
+    posted = [u["body"] for u in page.incident(public.id)["incident_updates"]]
+    assert posted.count(UPDATE) == 1
 
     store = await Store.open(log, clock=clock)
     try:
@@ -205,14 +249,15 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
         finished = await store.entries(kinds=["action.done", "action.failed"], newest_first=False)
     finally:
         await store.close()
-    assert [a.status if a else None for a in done] == [ActionStatus.DONE] * 4
+    assert [a.status if a else None for a in done] == [ActionStatus.DONE] * len(taken)
     assert sorted(e.data["action_id"] for e in finished) == sorted(a.id for a in taken)
     assert all(e.kind == "action.done" for e in finished)
     # Figures for the README's "Failure behaviour" section.
     print(  # noqa: T201
         f"\noutbox: {len(taken)} actions, {faulted_phase_1} faulted calls in phase 1, "
         f"{kills} kill -9, writes arrived: ack {ack_puts}, note {note_posts}, "
-        f"resolve {resolve_puts}, silence {silence_posts}; effects: 1 each"
+        f"resolve {resolve_puts}, silence {silence_posts}, status page open {opens}, "
+        f"update {updates}; effects: 1 each"
     )
 
 
