@@ -202,3 +202,8 @@ async def _log_text(path: Path) -> str:
         return "\n".join(e.summary for e in await store.entries(limit=0))
     finally:
         await store.close()
+
+
+def test_listener_binds_loopback_unless_configured() -> None:
+    config = validate_config({"alertmanagers": [{"name": "am", "url": "http://am:9093"}]})
+    assert config.webhooks.host == "127.0.0.1"
