@@ -337,3 +337,54 @@ async def test_view_bar_highlights_the_view_and_counts_triggered(tmp_path: Path)
         assert "1 Alerts  2 Incidents (2)  3 On-call" in bar
         await s.pilot.click("#view-bar", offset=(30, 0))  # on "3 On-call"
         assert s.app.current_view == "oncall"
+
+
+async def test_a_on_an_alert_acknowledges_its_incident_and_silences_it(tmp_path: Path) -> None:
+    async with incidents_view(tmp_path) as s:
+        await s.pilot.press("1", "a")  # cursor on ServiceDown pay-2, whose group opened #1
+        confirm = s.app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        body = plain(confirm.query_one("#confirm-body"))
+        assert "Acknowledge in PagerDuty (1):" in body
+        assert "#1 [FIRING:2] ServiceDown payment-service" in body
+        assert 'instance="pay-2:8080"' in body
+        await s.pilot.press("y")
+        kinds = [kind for kind, _target, _params in s.requests()]
+        assert kinds == ["incident.acknowledge", "silence.create"]
+        await eventually(lambda: s.fake(1).status == "acknowledged")
+        await eventually(
+            lambda: any(
+                a.labels.get("instance") == "pay-2:8080" and a.state.value == "silenced"
+                for a in s.rig.engine.snapshot.alerts
+            )
+        )
+        comment = s.requests()[1][2]["comment"]
+        assert comment == "acknowledged by nina@example.com (incident #1)"
+
+
+async def test_a_on_an_alert_of_an_acknowledged_incident_only_silences(tmp_path: Path) -> None:
+    async with incidents_view(tmp_path) as s:
+        s.rig.fake.book.update(s.fake(1), {"status": "acknowledged"}, "PALICE2", START)
+        await s.refreshed(lambda: s.rig.incident(1).status == "acknowledged")
+        await s.pilot.press("1", "a")
+        body = plain(s.app.screen.query_one("#confirm-body"))
+        assert "already acknowledged by Alice Chen" in body
+        await s.pilot.press("y")
+        assert [kind for kind, _t, _p in s.requests()] == ["silence.create"]
+
+
+async def test_details_keys_act_on_the_incident_shown(tmp_path: Path) -> None:
+    async with incidents_view(tmp_path) as s:
+        await s.pilot.press("j", "j", "enter")  # #2, acknowledged: no `a` here
+        screen = s.app.screen
+        assert isinstance(screen, IncidentDetailsScreen)
+        assert screen.check_action("act", ("acknowledge",)) is None
+        await s.pilot.press("a")
+        assert s.app.screen is screen
+        await s.pilot.press("e")  # back to the list, with the escalation to confirm
+        confirm = s.app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        assert "level 2 -> level 3" in plain(confirm.query_one("#confirm-body"))
+        await s.pilot.press("y")
+        assert s.requests() == [("incident.escalate", s.key(2), {"level": 3})]
+        assert isinstance(s.app.screen.query_one(IncidentsView), IncidentsView)

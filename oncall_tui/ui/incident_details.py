@@ -8,7 +8,7 @@ value from the vendor or from alert labels is plain text, never markup.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
@@ -248,6 +248,13 @@ class IncidentDetailsScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="details-back"),
+        # The view's keys and ids, so a remap applies here too; each goes back to the list,
+        # where the row shows the action's progress.
+        Binding("a", "act('acknowledge')", "Ack", id="incidents-acknowledge"),
+        Binding("r", "act('resolve')", "Resolve", id="incidents-resolve"),
+        Binding("e", "act('escalate')", "Escalate", id="incidents-escalate"),
+        Binding("n", "act('note')", "Note", id="incidents-note"),
+        Binding("R", "act('reassign')", "Reassign", id="incidents-reassign"),
         Binding("j,down", "scroll_down", "Down", show=False, id="cursor-down"),
         Binding("k,up", "scroll_up", "Up", show=False, id="cursor-up"),
         Binding("g,home", "scroll_home", "Top", show=False, id="cursor-top"),
@@ -255,9 +262,16 @@ class IncidentDetailsScreen(Screen[None]):
     ]
 
     def __init__(
-        self, incident: Incident, engine: IncidentsEngine, clock: Clock, snapshot: Snapshot
+        self,
+        incident: Incident,
+        engine: IncidentsEngine,
+        clock: Clock,
+        snapshot: Snapshot,
+        *,
+        act: Callable[[str, Incident], None] | None = None,
     ) -> None:
         super().__init__()
+        self._act = act
         self.incident = incident
         self._engine = engine
         self._clock = clock
@@ -308,6 +322,24 @@ class IncidentDetailsScreen(Screen[None]):
             error = str(exc) or type(exc).__name__
         section = log_section(self.entries, error, self._clock.now())
         self.query_one("#incident-details-log", Static).update(section)
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        if action != "act":
+            return True
+        if self._act is None or self._engine.read_only:
+            return False
+        incident = self.incident
+        if not incident.is_open:
+            return None
+        if parameters == ("acknowledge",) and incident.status != "triggered":
+            return None
+        return True
+
+    def action_act(self, verb: str) -> None:
+        if self._act is None or self.check_action("act", (verb,)) is not True:
+            return
+        self.app.pop_screen()
+        self._act(verb, self.incident)
 
     def _body(self) -> VerticalScroll:
         return self.query_one("#incident-details-body", VerticalScroll)

@@ -350,18 +350,46 @@ class IncidentsView(Widget):
             return
         snapshot = self._snapshot or Snapshot(taken_at=self._clock.now())
         self.app.push_screen(
-            IncidentDetailsScreen(self._incidents[key], self._engine, self._clock, snapshot)
+            IncidentDetailsScreen(
+                self._incidents[key], self._engine, self._clock, snapshot, act=self.act_on
+            )
         )
 
+    def act_on(self, verb: str, incident: Incident) -> None:
+        """Run one of the incident actions on `incident` (the details screen's keys)."""
+        method = {
+            "acknowledge": self.acknowledge,
+            "resolve": self.resolve,
+            "escalate": self.escalate,
+            "note": self.note,
+            "reassign": self.reassign,
+        }[verb]
+        method([incident])
+
     def action_acknowledge(self) -> None:
-        targets = [i for i in self._open_targets() if i.status == "triggered"]
+        self.acknowledge(self._open_targets())
+
+    def action_resolve(self) -> None:
+        self.resolve(self._open_targets())
+
+    def action_escalate(self) -> None:
+        self.escalate(self._open_targets())
+
+    def action_note(self) -> None:
+        self.note(self._open_targets())
+
+    def action_reassign(self) -> None:
+        self.reassign(self._open_targets())
+
+    def acknowledge(self, incidents: Sequence[Incident]) -> None:
+        targets = [i for i in incidents if i.status == "triggered"]
         if not targets or self._engine.read_only:
             return
         requests = [ActionRequest("incident.acknowledge", i.key) for i in targets]
         self._submit(requests, f"Acknowledge {_count(targets)}")
 
-    def action_resolve(self) -> None:
-        targets = self._open_targets()
+    def resolve(self, incidents: Sequence[Incident]) -> None:
+        targets = [i for i in incidents if i.is_open]
         if not targets or self._engine.read_only:
             return
         now = self._clock.now()
@@ -380,8 +408,8 @@ class IncidentsView(Widget):
         label = f"Resolve {len(targets)}"
         self.app.push_screen(ConfirmScreen(title, body, confirm_label=label, danger=True), done)
 
-    def action_escalate(self) -> None:
-        targets = self._open_targets()
+    def escalate(self, incidents: Sequence[Incident]) -> None:
+        targets = [i for i in incidents if i.is_open]
         if not targets or self._engine.read_only:
             return
         now = self._clock.now()
@@ -415,8 +443,8 @@ class IncidentsView(Widget):
         label = f"Escalate {len(requests)}"
         self.app.push_screen(ConfirmScreen(title, "\n".join(lines), confirm_label=label), done)
 
-    def action_note(self) -> None:
-        targets = self._open_targets()
+    def note(self, incidents: Sequence[Incident]) -> None:
+        targets = [i for i in incidents if i.is_open]
         if not targets or self._engine.read_only:
             return
         keys = [i.key for i in targets]
@@ -428,8 +456,8 @@ class IncidentsView(Widget):
 
         self.app.push_screen(NoteForm(targets, self._clock), done)
 
-    def action_reassign(self) -> None:
-        targets = self._open_targets()
+    def reassign(self, incidents: Sequence[Incident]) -> None:
+        targets = [i for i in incidents if i.is_open]
         if not targets or self._engine.read_only:
             return
         keys = [i.key for i in targets]
