@@ -1,15 +1,31 @@
-"""Concurrent appends share commits, and each still returns only once its own entry is committed."""
+"""Concurrent appends share commits, each answered only once its own entry is committed; and
+JSON encoded in pieces (so as not to hold the GIL) is byte for byte what json.dumps writes."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import sqlite3
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
+
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from oncall_tui.clock import FrozenClock
-from oncall_tui.store import Store
+from oncall_tui.store import Store, dumps_in_pieces
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.floats(allow_nan=False, allow_infinity=False)
+    | st.text(),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(), inner, max_size=4),
+    max_leaves=20,
+)
 
 NOW = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 
@@ -54,3 +70,10 @@ async def test_entries_queued_when_closing_are_still_committed(tmp_path: Path) -
     entries = await asyncio.gather(*pending)
     for entry in entries:
         assert committed(path, entry.id) == (entry.summary, "{}")
+
+
+@settings(max_examples=150, deadline=None)
+@given(value=json_values)
+def test_dumps_in_pieces_is_exactly_json_dumps(value: Any) -> None:
+    compact = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    assert dumps_in_pieces(value) == compact
