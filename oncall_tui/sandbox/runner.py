@@ -21,6 +21,10 @@ Alertmanager's warning route sends it alerts through `opsgenie_configs` (alias =
 group key, closed by alias on resolve), the stand-in through `OpsgenieRelay`, and the config
 gets an `opsgenie:` section with the sandbox's throwaway API key. The fake processes its
 asynchronous requests as it is asked, or after `opsgenie_processing_seconds`.
+
+With `statuspage=True` (the default) it serves the fake Statuspage too, with one component per
+service of the scenario, and the config turns the automation on: a critical alert opens a public
+incident for its service's component, resolved `statuspage_resolve_after` after it recovers.
 """
 
 from __future__ import annotations
@@ -48,6 +52,7 @@ from oncall_tui.sandbox.alertmanager_process import (
 )
 from oncall_tui.sandbox.fake_opsgenie import FakeOpsgenie
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
+from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
 from oncall_tui.sandbox.opsgenie_relay import OpsgenieRelay
 from oncall_tui.sandbox.scenario import Scenario
 from oncall_tui.sandbox.standin import StandinAlertmanager
@@ -60,6 +65,15 @@ HOST = "127.0.0.1"
 CLUSTER = "sandbox"
 OPERATOR = "Demo Operator"
 OPERATOR_EMAIL = "demo@example.com"
+
+# The public page of the demo: one component per service of the scenario (name -> id).
+STATUS_COMPONENTS = {
+    "payment-service": "cmp-payments",
+    "checkout": "cmp-checkout",
+    "search": "cmp-search",
+    "auth-service": "cmp-auth",
+}
+STATUS_PAGE_ID = "sandbox-page"
 
 TEST_ALERTS: list[dict[str, Any]] = [
     {
@@ -124,6 +138,8 @@ class Sandbox:
         pagerduty_time_scale: float = 30.0,
         opsgenie: bool = True,
         opsgenie_processing_seconds: float = 2.0,
+        statuspage: bool = True,
+        statuspage_resolve_after: str = "1m",
     ) -> None:
         if peers < 1:
             raise ValueError("a sandbox needs at least one Alertmanager")
@@ -164,6 +180,12 @@ class Sandbox:
         self.opsgenie_url = ""
         self._opsgenie_server: WebhookServer | None = None
         self.opsgenie_api_key = secrets.token_urlsafe(24)
+        self._with_statuspage = statuspage
+        self._statuspage_resolve_after = statuspage_resolve_after
+        self.statuspage: FakeStatuspage | None = None
+        self.statuspage_url = ""
+        self._statuspage_server: WebhookServer | None = None
+        self.statuspage_api_key = secrets.token_urlsafe(24)
 
     # -- addresses -------------------------------------------------------------------------
 
@@ -201,6 +223,8 @@ class Sandbox:
                 await self._start_pagerduty()
             if self._with_opsgenie:
                 await self._start_opsgenie()
+            if self._with_statuspage:
+                await self._start_statuspage()
             await self._start_alertmanager()
             if self._with_scenario:
                 self.scenario = Scenario(
@@ -246,6 +270,20 @@ class Sandbox:
         self.opsgenie = fake
         self._opsgenie_server = server
         self.opsgenie_url = f"http://{server.address}"
+
+    async def _start_statuspage(self) -> None:
+        fake = FakeStatuspage(
+            clock=self.clock,
+            api_key=self.statuspage_api_key,
+            page_id=STATUS_PAGE_ID,
+            components=dict(STATUS_COMPONENTS),
+            seed=self.seed,
+        )
+        server = WebhookServer(fake.app, HOST, 0)
+        await server.start()
+        self.statuspage = fake
+        self._statuspage_server = server
+        self.statuspage_url = f"http://{server.address}/v1"
 
     async def _start_alertmanager(self) -> None:
         if self._wanted_backend != "standin":
@@ -342,6 +380,7 @@ class Sandbox:
         # After Alertmanager: it would otherwise page a fake that is gone.
         await self._stop_pagerduty()
         await self._stop_opsgenie()
+        await self._stop_statuspage()
         self.alertmanager_urls = []
         if self._own_workdir and self.workdir is not None:
             shutil.rmtree(self.workdir, ignore_errors=True)
@@ -362,6 +401,13 @@ class Sandbox:
             await self._opsgenie_server.stop()
             self._opsgenie_server = None
         self.opsgenie_url = ""
+
+    async def _stop_statuspage(self) -> None:
+        self.statuspage = None
+        if self._statuspage_server is not None:
+            await self._statuspage_server.stop()
+            self._statuspage_server = None
+        self.statuspage_url = ""
 
     async def _stop_processes(self) -> None:
         # Later peers first: the first is the one the others joined.
@@ -407,6 +453,21 @@ class Sandbox:
             }
         if self.opsgenie_url:
             data["opsgenie"] = {"api_key": self.opsgenie_api_key, "api_url": self.opsgenie_url}
+        if self.statuspage_url:
+            data["statuspage"] = {
+                "api_key": self.statuspage_api_key,
+                "page_id": STATUS_PAGE_ID,
+                "api_url": self.statuspage_url,
+                "components": dict(STATUS_COMPONENTS),
+                "automation": {
+                    "enabled": True,
+                    "match": {"severity": "critical"},
+                    "component_label": "service",
+                    "impact": "major",
+                    "component_status": "major_outage",
+                    "resolve_after": self._statuspage_resolve_after,
+                },
+            }
         return data
 
     def config(self, *, log_path: Path | None = None) -> Config:
@@ -420,9 +481,9 @@ class Sandbox:
         header = (
             "# oncall-tui config for a local sandbox, written by `oncall-tui sandbox`.\n"
             "# It is valid only while that sandbox runs: its ports are chosen at start-up.\n"
-            "# The webhook token, PagerDuty and Opsgenie keys below are random throwaway secrets\n"
-            "# of this sandbox alone, so they are written here directly; real secrets belong in\n"
-            "# ${ENV} variables.\n"
+            "# The webhook token and the PagerDuty, Opsgenie and Statuspage keys below are random\n"
+            "# throwaway secrets of this sandbox alone, so they are written here directly; real\n"
+            "# secrets belong in ${ENV} variables.\n"
         )
         text = header + yaml.safe_dump(data, sort_keys=False)
         path.parent.mkdir(parents=True, exist_ok=True)
