@@ -9,6 +9,7 @@ changes.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +34,7 @@ from oncall_tui.ui.pipeline import (
     Waterfall,
     alert_chain,
     chain_table,
+    incident_pipeline_section,
     waterfall_table,
 )
 
@@ -272,3 +274,17 @@ def test_pipeline_panel_snapshot(snap_compare: Any, tmp_path: Path, size: tuple[
     clock = FrozenClock(START)
     app = Host(lambda: PipelineScreen(first, snapshot, correlator, config, clock))
     assert snap_compare(app, terminal_size=size)
+
+
+def test_incident_details_section_is_the_chain_of_its_group(tmp_path: Path) -> None:
+    snapshot, correlator, _first = scene()
+    config = make_config(tmp_path)
+    [incident] = snapshot.incidents
+    section = incident_pipeline_section(incident, snapshot, correlator, config, START)
+    assert section is not None
+    text = text_of(section)
+    assert text.splitlines()[0].strip() == "Pipeline"
+    assert "#42" in text
+    assert "Payments degraded" in text
+    stranger = replace(incident, dedup_key="0" * 64)
+    assert incident_pipeline_section(stranger, snapshot, correlator, config, START) is None

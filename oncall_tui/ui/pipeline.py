@@ -366,6 +366,17 @@ def pipeline_section(
     return table
 
 
+def incident_pipeline_section(
+    incident: Incident, snapshot: Snapshot, correlator: Correlator, config: Config, now: datetime
+) -> Table | None:
+    """The chain of the alert group behind an incident (None when no alert of it is known)."""
+    alerts = correlator.alerts_for_incident(incident, snapshot.alerts)
+    if not alerts:
+        return None
+    first = min(alerts, key=lambda a: a.starts_at)
+    return pipeline_section(first, snapshot, correlator, config, now)
+
+
 class PipelineScreen(_Scrolling):
     """One alert group's chain; `update_snapshot` keeps it current while it is open."""
 
