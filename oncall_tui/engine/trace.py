@@ -232,15 +232,21 @@ class Tracer:
             skip("notified", f"receivers {', '.join(routing.receivers)} have no webhook to us")
         elif not self.config.webhooks.enabled or self._log is None:
             skip("notified", "webhook listener not enabled")
-        if "pagerduty_configs" not in integrations:
+        if routing is None:
+            unknown = "not checked: Alertmanager's routing could not be read"
+            for name in ("pagerduty", "paged", "opsgenie"):
+                skip(name, unknown)
+        elif "pagerduty_configs" not in integrations:
             skip("pagerduty", "not routed to PagerDuty")
             skip("paged", "not routed to PagerDuty")
         elif self.config.pagerduty is None or self.config.pagerduty.api_token is None:
             skip("pagerduty", "routed to PagerDuty; no pagerduty.api_token to check it")
             skip("paged", "no pagerduty.api_token")
-        if "opsgenie_configs" not in integrations:
+        if routing is not None and "opsgenie_configs" not in integrations:
             skip("opsgenie", "not routed to Opsgenie")
-        elif self.config.opsgenie is None or self.config.opsgenie.api_key is None:
+        elif routing is not None and (
+            self.config.opsgenie is None or self.config.opsgenie.api_key is None
+        ):
             skip("opsgenie", "routed to Opsgenie; no opsgenie.api_key to check it")
         why_not = self._statuspage_reason(trace.labels)
         if why_not:
