@@ -20,6 +20,7 @@ import httpx
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
+from oncall_tui.engine.ack_silences import AckSilences
 from oncall_tui.engine.actions import (
     ActionRejected,
     ActionRequest,
@@ -106,6 +107,7 @@ class Engine:
         self._pagerduty: PagerDutyPart | None = None
         self._opsgenie: OpsgeniePart | None = None
         self._statuspage: StatuspagePart | None = None
+        self._ack: AckSilences | None = None
         self.correlator = Correlator()
 
     # -- listeners -----------------------------------------------------------------------------
@@ -233,6 +235,13 @@ class Engine:
             self._opsgenie.start()
         if self._statuspage is not None:
             await self._statuspage.start()
+        if not self.read_only:
+            self._ack = AckSilences(
+                clock=self.clock,
+                store=self.store,
+                submit=lambda request: self.act(request, actor="automation"),
+            )
+            await self._ack.start()
         self._spawn(self._learn_correlation(), "learn-correlation")
         self._publish()
 
@@ -283,6 +292,9 @@ class Engine:
         self._tasks.append(asyncio.create_task(coro, name=name))
 
     async def stop(self) -> None:
+        if self._ack is not None:
+            await self._ack.stop()
+            self._ack = None
         if self._pagerduty is not None:
             await self._pagerduty.stop()
         if self._opsgenie is not None:
@@ -347,6 +359,8 @@ class Engine:
         self._publish()
         if self._statuspage is not None:
             self._statuspage.on_alerts(self.snapshot)
+        if self._ack is not None:
+            self._ack.on_alerts(self.snapshot)
         await self._maybe_save_snapshot()
 
     async def _log_edges(self, before: Mapping[str, SourceHealth]) -> None:
