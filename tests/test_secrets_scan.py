@@ -2,8 +2,8 @@
 of the log file (and its WAL), everything printed, every log record and every rendered screen.
 
 The sandbox (real Alertmanager when installed, fake PagerDuty paging and sending signed
-webhooks) runs with marked throwaway secrets, plus a fake Statuspage and an Opsgenie key in the
-config. The dashboard shows every view, the help and details while alerts and an incident come
+webhooks, fake Opsgenie and Statuspage) runs with every throwaway secret replaced by a marked
+one, and the Alertmanager entries get a marked bearer token. The dashboard shows every view, the help and details while alerts and an incident come
 in, the operator fires a test alert and acknowledges the incident; then the CLI commands run
 on the same config and log (check-config with --connect, log, log --json, handoff, fire) and
 `serve` runs as a subprocess. No marked value may appear anywhere but in the config file.
@@ -50,14 +50,35 @@ def _config_data(sandbox: Sandbox, log_path: Path, statuspage_url: str) -> dict[
     data = sandbox.config_data(log_path=log_path)
     for am in data["alertmanagers"]:
         am["auth"] = {"bearer_token": SECRETS["alertmanager bearer"]}
-    data["statuspage"] = {
-        "api_key": SECRETS["statuspage api key"],
-        "page_id": SP_PAGE,
-        "api_url": statuspage_url + "/v1",
-        "components": SP_COMPONENTS,
-    }
-    data["opsgenie"] = {"api_key": SECRETS["opsgenie api key"], "api_url": "http://127.0.0.1:9"}
+    # A sandbox without its own fakes gets ours (Statuspage) or a key for a closed port.
+    data.setdefault(
+        "statuspage",
+        {
+            "api_key": SECRETS["statuspage api key"],
+            "page_id": SP_PAGE,
+            "api_url": statuspage_url + "/v1",
+            "components": SP_COMPONENTS,
+        },
+    )
+    data.setdefault(
+        "opsgenie", {"api_key": SECRETS["opsgenie api key"], "api_url": "http://127.0.0.1:9"}
+    )
     return data
+
+
+def _mark(sandbox: Sandbox) -> None:
+    """Every throwaway secret of the sandbox, replaced by a marked one before it starts."""
+    marked = {
+        "webhook_token": "alertmanager webhook token",
+        "pagerduty_token": "pagerduty api token",
+        "pagerduty_routing_key": "pagerduty routing key",
+        "pagerduty_webhook_secret": "pagerduty webhook secret",
+        "statuspage_api_key": "statuspage api key",
+        "opsgenie_api_key": "opsgenie api key",
+    }
+    for attribute, name in marked.items():
+        if hasattr(sandbox, attribute):
+            setattr(sandbox, attribute, SECRETS[name])
 
 
 async def test_no_secret_in_the_log_output_or_screens(
@@ -75,10 +96,7 @@ async def test_no_secret_in_the_log_output_or_screens(
         scenario_interval=0.5,
         pagerduty_time_scale=600.0,
     )
-    sandbox.webhook_token = SECRETS["alertmanager webhook token"]
-    sandbox.pagerduty_token = SECRETS["pagerduty api token"]
-    sandbox.pagerduty_routing_key = SECRETS["pagerduty routing key"]
-    sandbox.pagerduty_webhook_secret = SECRETS["pagerduty webhook secret"]
+    _mark(sandbox)
     statuspage = FakeStatuspage(
         clock=clock,
         api_key=SECRETS["statuspage api key"],
@@ -189,7 +207,8 @@ async def test_no_secret_in_the_log_output_or_screens(
         assert mode == 0o600, f"{path.name} has mode {oct(mode)}"
     assert not problems, problems
     # The scan is only worth something if the secrets were really in use and the log is full.
-    assert SECRETS["pagerduty api token"] in config_path.read_text(encoding="utf-8")
+    written = config_path.read_text(encoding="utf-8")
+    assert all(value in written for value in SECRETS.values())
     assert log_path.stat().st_size > 0
     assert "ScanProbe" in (await _log_text(log_path))
 
