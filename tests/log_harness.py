@@ -36,14 +36,10 @@ from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
 from oncall_tui.sandbox.runner import Sandbox
 from oncall_tui.sandbox.standin import StandinAlertmanager, format_time
 from oncall_tui.store import Store
-from oncall_tui.webhooks import WebhookServer
 
 T0 = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 PAYMENTS = {"alertname": "ServiceDown", "severity": "critical", "service": "payment-service"}
 SEARCH = {"alertname": "HighLatency", "severity": "warning", "service": "search"}
-STATUSPAGE_KEY = "sp-key-for-tests-not-secret"
-STATUSPAGE_PAGE = "pg0001test"
-STATUSPAGE_COMPONENT = "cmppay000002"
 
 
 async def until(predicate: Callable[[], Any], *, within: float = 10.0) -> None:
@@ -147,25 +143,17 @@ def _silence_ids() -> Callable[[], str]:
     return lambda: f"00000000-0000-4000-8000-{next(ids):012d}"
 
 
-def _config(sandbox: Sandbox, log_path: Path, statuspage_url: str) -> Config:
+def _config(sandbox: Sandbox, log_path: Path) -> Config:
     data = sandbox.config_data(log_path=log_path)
     # Only the test decides when the engine polls; webhooks arrive as they are sent.
     data["poll"] = {"alerts": "1h", "incidents": "1h", "oncall": "1h", "statuspage": "1h"}
-    if statuspage_url:
-        data["statuspage"] = {
-            "api_key": STATUSPAGE_KEY,
-            "page_id": STATUSPAGE_PAGE,
-            "api_url": f"{statuspage_url}/v1",
-            "components": {"payment-service": STATUSPAGE_COMPONENT},
-            "automation": {"enabled": True, "resolve_after": "5m"},
-        }
     return validate_config(data, "<log-harness>")
 
 
 @asynccontextmanager
 async def world(tmp_path: Path, *, statuspage: bool = False) -> AsyncIterator[World]:
-    """The sandbox and a started engine; with `statuspage`, also the fake Statuspage on
-    loopback and the engine's automation opening public incidents for payment-service."""
+    """The sandbox and a started engine; with `statuspage`, also the sandbox's fake Statuspage
+    and the engine's automation opening public incidents (resolved after 5 quiet minutes)."""
     clock = FrozenClock(T0)
     sandbox = Sandbox(
         clock=clock,
@@ -174,6 +162,8 @@ async def world(tmp_path: Path, *, statuspage: bool = False) -> AsyncIterator[Wo
         scenario=False,
         pagerduty_time_scale=1.0,  # escalation delays in real minutes of the frozen clock
         opsgenie=False,  # Opsgenie rows are written with the engine's own row writer instead
+        statuspage=statuspage,
+        statuspage_resolve_after="5m",
     )
     await sandbox.start()
     assert sandbox.pagerduty is not None
@@ -185,35 +175,20 @@ async def world(tmp_path: Path, *, statuspage: bool = False) -> AsyncIterator[Wo
         standin._new_id = _silence_ids()
     store: Store | None = None
     engine: Engine | None = None
-    page_server: WebhookServer | None = None
     http = httpx.AsyncClient(timeout=5.0)
     try:
-        page_url = ""
-        page: FakeStatuspage | None = None
-        if statuspage:
-            page = FakeStatuspage(
-                clock=clock,
-                api_key=STATUSPAGE_KEY,
-                page_id=STATUSPAGE_PAGE,
-                components={"Payments": STATUSPAGE_COMPONENT},
-            )
-            page_server = WebhookServer(page.app, "127.0.0.1", 0)
-            await page_server.start()
-            page_url = f"http://{page_server.address}"
-        config = _config(sandbox, tmp_path / "log.db", page_url)
+        config = _config(sandbox, tmp_path / "log.db")
         store = await Store.open(config.log.file, clock=clock, secrets=config.secrets())
         engine = Engine(config, clock=clock, store=store)
         await engine.start()
         await until(lambda: engine is not None and engine.snapshot.oncalls)
-        yield World(clock, sandbox, engine, store, config, http, page)
+        yield World(clock, sandbox, engine, store, config, http, sandbox.statuspage)
     finally:
         if engine is not None:
             await engine.stop()
         if store is not None:
             await store.close()
         await http.aclose()
-        if page_server is not None:
-            await page_server.stop()
         await sandbox.stop()
 
 

@@ -11,6 +11,7 @@ from datetime import timedelta
 from pathlib import Path
 
 from log_harness import World, handoff_scene, live_incident, world
+from textual.widget import Widget
 from textual.widgets import Input, Static
 from ui_log_harness import LogHost, until
 
@@ -44,6 +45,10 @@ async def test_everything_newest_first_following_the_log_with_the_cursor_kept(
         app = LogHost()
         async with app.run_test(size=(160, 48)) as pilot:
             view = await app.show_view(w.engine, w.clock)
+            # Switching views focuses a view's first focusable widget: the table, so that j/k
+            # move rows rather than type into the filter line.
+            first = next(n for n in view.walk_children() if isinstance(n, Widget) and n.focusable)
+            assert first is view.table
             logged = await newest_first(w)
             await until(lambda: view.table.row_count == len(logged))
             assert shown(view) == [e.id for e in logged]

@@ -24,6 +24,7 @@ from rich.text import Text
 from textual import events, on
 from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
+from textual.containers import Vertical
 from textual.widget import Widget
 from textual.widgets import DataTable, Input, Static
 
@@ -176,11 +177,14 @@ class LogTable(DataTable[Text], inherit_bindings=False):
 class LogView(Widget):
     """The log, newest first, with a filter line, details, timelines and the handoff."""
 
+    # The table comes first in the DOM (so that switching to the view focuses it, not the
+    # filter line); the filter line and the status are docked above it.
     DEFAULT_CSS = """
     LogView { height: 1fr; width: 100%; layout: vertical; }
-    LogView > #log-filter { height: 1; border: none; padding: 0 1; margin: 0; }
-    LogView > #log-filter:focus { background: $boost; }
-    LogView > #log-status {
+    LogView > #log-head { dock: top; height: 2; width: 100%; }
+    LogView #log-filter { height: 1; border: none; padding: 0 1; margin: 0; }
+    LogView #log-filter:focus { background: $boost; }
+    LogView #log-status {
         height: 1; width: 100%; padding: 0 1; color: $text-muted; background: $panel;
     }
     LogView > LogTable { height: 1fr; width: 100%; }
@@ -222,11 +226,6 @@ class LogView(Widget):
         self.loads = 0
 
     def compose(self) -> ComposeResult:
-        yield Input(
-            placeholder="/ filter: text  source:pagerduty  kind:incident.*  service:x  incident:ID",
-            id="log-filter",
-        )
-        yield Static(id="log-status")
         table = LogTable(id="log-table", cursor_type="row", zebra_stripes=False)
         table.add_column("Time", key="time", width=8)
         table.add_column("Source", key="source", width=12)
@@ -235,6 +234,14 @@ class LogView(Widget):
         # would leave the summary a dozen characters at 80 columns, and most rows have no actor.
         table.add_column("What (who)", key="summary")
         yield table
+        with Vertical(id="log-head"):
+            yield Input(
+                placeholder=(
+                    "/ filter: text  source:pagerduty  kind:incident.*  service:x  incident:ID"
+                ),
+                id="log-filter",
+            )
+            yield Static(id="log-status")
 
     @property
     def table(self) -> LogTable:
