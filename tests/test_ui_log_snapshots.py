@@ -52,17 +52,6 @@ def test_log_view(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> N
 
 
 @pytest.mark.parametrize("size", SIZES)
-def test_log_view_filtered(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
-    app = SceneHost(tmp_path, live_incident)
-
-    async def filtered(app: SceneHost, pilot: Pilot[Any]) -> None:
-        await pilot.press("slash", *"kind:incident.* source:pagerduty", "enter")
-        await until(lambda: app.view.table.row_count == 4)
-
-    assert snap_compare(app, terminal_size=size, run_before=_run(app, filtered))
-
-
-@pytest.mark.parametrize("size", SIZES)
 def test_timeline_dialog(snap_compare: Any, tmp_path: Path, size: tuple[int, int]) -> None:
     app = SceneHost(tmp_path, live_incident)
 
