@@ -261,11 +261,6 @@ async def test_actions_reach_each_system_exactly_once_across_faults_and_kill_9(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="engine/core.py _run_outbox: asyncio.wait_for swallows a cancel that arrives as the "
-    "outbox is woken (Python 3.11); the task keeps running and Engine.stop() waits for it forever",
-)
 async def test_outbox_task_ends_when_cancelled_as_it_is_woken(tmp_path: Path) -> None:
     config = load_config_text(
         f"""

@@ -66,6 +66,7 @@ log = logging.getLogger(__name__)
 SNAPSHOT_SAVE_INTERVAL = 30.0
 OUTBOX_RETRY_BASE = 2.0
 OUTBOX_RETRY_MAX = 60.0
+STOP_TIMEOUT = 5.0
 
 
 class ReadOnlyError(Exception):
@@ -303,9 +304,11 @@ class Engine:
             await self._statuspage.stop()
         for task in self._tasks:
             task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if self._tasks:
+            # Bounded: a task that ignores its cancellation must not keep the process alive.
+            _, stuck = await asyncio.wait(self._tasks, timeout=STOP_TIMEOUT)
+            for task in stuck:
+                log.error("task %s did not stop within %.0f s", task.get_name(), STOP_TIMEOUT)
         self._tasks.clear()
         if self._server is not None:
             await self._server.stop()
@@ -656,8 +659,11 @@ class Engine:
             if not still:
                 await self._outbox_wake.wait()
                 continue
+            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
+            # arrives as the event is set, and then stop() would wait for this loop forever.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._outbox_wake.wait(), timeout=delay)
+                async with asyncio.timeout(delay):
+                    await self._outbox_wake.wait()
 
 
 def _alert_line(what: str, alert: Alert) -> str:

@@ -166,7 +166,7 @@ class PagerDutySource:
         merged: dict[str, Incident] = {}
         for incident in polled:
             before = self._incidents.get(incident.id)
-            if before is not None and self._pushed_at.get(incident.id, -1) >= pushes_before:
+            if before is not None and self._pushed_at.get(incident.id, -1) > pushes_before:
                 # A webhook applied while this poll was in flight is newer than its answer.
                 merged[incident.id] = before
                 continue

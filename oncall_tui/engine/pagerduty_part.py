@@ -95,6 +95,7 @@ class PagerDutyPart:
         )
         self._tasks: list[asyncio.Task[None]] = []
         self._restored = False
+        self._logged_up: bool | None = None
 
     # -- lifecycle ---------------------------------------------------------------------------
 
@@ -198,8 +199,10 @@ class PagerDutyPart:
 
     async def _log_edge(self, before: SourceHealth) -> None:
         up = self.source.edge(before)
-        if up is None:
+        # The incidents and on-call loops overlap, so both may see the same flip: log it once.
+        if up is None or up == self._logged_up:
             return
+        self._logged_up = up
         health = self.source.health
         summary = "PagerDuty reachable again" if up else f"PagerDuty unreachable: {health.error}"
         await self._store.append(SOURCE, "source.up" if up else "source.down", summary)

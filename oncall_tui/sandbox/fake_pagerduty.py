@@ -173,7 +173,8 @@ class FakePagerDuty:
             except Exception:
                 log.exception("fake PagerDuty tick failed")
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), interval)
+                async with asyncio.timeout(interval):  # not wait_for: it can swallow a cancel
+                    await self._wake.wait()
             self._wake.clear()
 
     async def tick(self) -> None:

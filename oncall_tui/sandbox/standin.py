@@ -258,7 +258,8 @@ class StandinAlertmanager:
     async def _notify_loop(self, tick: float) -> None:
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=tick)
+                async with asyncio.timeout(tick):  # not wait_for: it can swallow a cancel
+                    await self._wake.wait()
             self._wake.clear()
             try:
                 await self.flush()
