@@ -78,8 +78,11 @@ async def throughput(http: httpx.AsyncClient, url: str, total: int) -> dict[str,
     queue = list(reversed(bodies))
 
     async def worker() -> None:
-        while queue:
-            await post(http, url, queue.pop())
+        # One connection per worker: httpx's pool costs more CPU per request the more
+        # connections it holds, and the load generator must not be what is measured.
+        async with httpx.AsyncClient(timeout=30) as own:
+            while queue:
+                await post(own, url, queue.pop())
 
     started = now()
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
