@@ -124,6 +124,13 @@ def build_parser() -> argparse.ArgumentParser:
     fire.add_argument(
         "--wait", action="store_true", help="follow it through the pipeline, stage by stage"
     )
+    fire.add_argument(
+        "--timeout",
+        type=_duration_argument,
+        default=60.0,
+        metavar="DURATION",
+        help="with --wait: how long each stage may take (60s)",
+    )
 
     check = commands.add_parser(
         "check-config", parents=[common], help="validate a config; --connect reaches every source"
@@ -159,6 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
     handoff = commands.add_parser("handoff", parents=[common], help="the shift handoff summary")
     handoff.add_argument("--since", default="12h", metavar="DURATION", help="the shift (12h)")
     return parser
+
+
+def _duration_argument(text: str) -> float:
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
 
 
 def _sandbox_options(parser: argparse.ArgumentParser) -> None:

@@ -59,26 +59,57 @@ def fire_labels(
 
 def cmd_fire(args: argparse.Namespace) -> int:
     config = _load(args)
-    if args.to == "opsgenie":
-        raise CliError("--to opsgenie: not available yet — Opsgenie support is coming", EXIT_CONFIG)
+    if args.wait and args.to != "alertmanager":
+        raise CliError(
+            "--wait follows an alert from Alertmanager through the pipeline: use it without --to",
+            EXIT_CONFIG,
+        )
+    if args.to == "opsgenie" and (config.opsgenie is None or config.opsgenie.api_key is None):
+        raise CliError("--to opsgenie: Opsgenie is not configured (opsgenie.api_key)", EXIT_CONFIG)
     if args.to == "pagerduty" and (config.pagerduty is None or not config.pagerduty.routing_key):
         raise CliError(
             "--to pagerduty: no Events API key configured (pagerduty.routing_key)", EXIT_CONFIG
-        )
-    if args.wait:
-        raise CliError(
-            "--wait: not available yet — following an alert through PagerDuty/Opsgenie and "
-            "Statuspage is coming with PagerDuty/Opsgenie support",
-            EXIT_CONFIG,
         )
     if config.read_only:
         raise CliError("refused: read-only mode (read_only or --read-only)", EXIT_CONFIG)
     labels, annotations = fire_labels(
         config, args.preset, _pairs(args.label, "label"), _pairs(args.annotation, "annotation")
     )
+    if args.wait:
+        from oncall_tui.trace_cli import fire_and_wait
+
+        return _run(fire_and_wait(config, labels, annotations, timeout=args.timeout))
     if args.to == "pagerduty":
         return _run(_fire_pagerduty(config, labels, annotations, SystemClock()))
+    if args.to == "opsgenie":
+        return _run(_fire_opsgenie(config, labels, annotations, SystemClock()))
     return _run(_fire(config, labels, annotations, SystemClock()))
+
+
+async def _fire_opsgenie(
+    config: Config, labels: dict[str, str], annotations: dict[str, str], clock: Clock
+) -> int:
+    """Create the alert in Opsgenie, wait until Opsgenie processed it; print its alias."""
+    from oncall_tui.engine.opsgenie import fire_to_opsgenie
+    from oncall_tui.providers.http import ProviderError, make_http_client
+
+    async with make_http_client(timeout=10.0) as http:
+        try:
+            alias = await fire_to_opsgenie(config, labels, annotations, http=http, clock=clock)
+        except ProviderError as exc:
+            _err(f"opsgenie: not sent: {exc.message}")
+            return EXIT_RUNTIME
+    _out(f"opsgenie: created {_label_text(labels)}")
+    _out(f"alias: {alias}")
+    await _log_quietly(
+        config,
+        clock,
+        "operator",
+        "alert.fired",
+        f"fired test alert {labels['alertname']} to Opsgenie",
+        {"labels": labels, "annotations": annotations, "sent_to": ["opsgenie"], "alias": alias},
+    )
+    return 0
 
 
 async def _fire(

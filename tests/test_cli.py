@@ -158,13 +158,13 @@ def test_check_config_summary_never_shows_secrets(
         (["log", "export"], "log export: name an incident"),
         (["handoff", "--since", "soon"], "--since 'soon'"),
         (["fire", "--to", "pagerduty"], "no Events API key configured (pagerduty.routing_key)"),
-        (["fire", "--to", "opsgenie"], "Opsgenie support is coming"),
-        (["fire", "--wait"], "not available yet"),
+        (["fire", "--to", "opsgenie"], "Opsgenie is not configured (opsgenie.api_key)"),
+        (["fire", "--wait", "--to", "pagerduty"], "--wait follows an alert from Alertmanager"),
         (["fire", "no such preset"], "no test alert preset named 'no such preset'"),
         (["fire", "--label", "novalue"], "expected KEY=VALUE"),
     ],
 )
-def test_commands_not_there_yet_say_so(
+def test_usage_errors_say_what_is_wrong_in_one_line(
     argv: list[str], words: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = write_config(tmp_path, f"http://127.0.0.1:{closed_port()}")
