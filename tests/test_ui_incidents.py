@@ -388,3 +388,25 @@ async def test_details_keys_act_on_the_incident_shown(tmp_path: Path) -> None:
         await s.pilot.press("y")
         assert s.requests() == [("incident.escalate", s.key(2), {"level": 3})]
         assert isinstance(s.app.screen.query_one(IncidentsView), IncidentsView)
+
+
+async def test_only_when_on_call_keeps_bell_and_desktop_quiet_off_call(tmp_path: Path) -> None:
+    notify = {"only_when_on_call": True, "bell": True, "desktop": True}
+    operator = {"name": "Zoe Off", "email": "zoe@example.com"}  # on no schedule
+    async with incidents_view(tmp_path, notify=notify, operator=operator) as s:
+        written: list[str] = []
+        s.app.notifier.write = written.append
+        trigger(s, "new", "Checkout down")
+        s.rig.engine.refresh_now()
+        await eventually(lambda: any("1 new high-urgency incident" in m for m in messages(s.app)))
+        assert written == []
+
+
+async def test_only_when_on_call_rings_for_the_operator_on_call(tmp_path: Path) -> None:
+    notify = {"only_when_on_call": True, "bell": True, "desktop": False}
+    async with incidents_view(tmp_path, notify=notify) as s:  # Nina is on call at L1
+        written: list[str] = []
+        s.app.notifier.write = written.append
+        trigger(s, "new", "Checkout down")
+        s.rig.engine.refresh_now()
+        await eventually(lambda: "\a" in written)

@@ -129,6 +129,13 @@ def test_incidents_stale(snap_compare: Any, tmp_path: Path, size: tuple[int, int
         await keys("2")(pilot)
         app.rig.transport.pd_down = True
         app.rig.engine.refresh_now()
+
+        def both_polls_failed() -> bool:
+            health = app.rig.engine.snapshot.health_of("pagerduty")
+            error = health.error if health is not None else ""
+            return "on-call" in error and "incidents" in error
+
+        await eventually(both_polls_failed)
         view = app.query_one(IncidentsView)
         await eventually(lambda: "stale" in str(view.query_one("#incidents-status").render()))
         await pilot.pause()

@@ -35,11 +35,11 @@ from oncall_tui.ui.commands import OperatorCommands, catalogue, node_commands
 from oncall_tui.ui.fire_form import FireAlertForm
 from oncall_tui.ui.header import SourceBar, ViewBar
 from oncall_tui.ui.help import HelpScreen
-from oncall_tui.ui.incident_details import incidents_raised
+from oncall_tui.ui.incident_details import covers, incidents_raised
 from oncall_tui.ui.incidents import IncidentsView
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.notify import Notifier
-from oncall_tui.ui.oncall import OncallView
+from oncall_tui.ui.oncall import OnCallOperator, OncallView
 from oncall_tui.ui.placeholders import PlaceholderView
 from oncall_tui.ui.silences import SilencesView
 
@@ -186,6 +186,8 @@ class OncallApp(App[None]):
 
     def _tick(self) -> None:
         # Ages and "last refreshed" move on with the clock even when no data arrives.
+        if not self._frame_up():
+            return
         self.query_one(SourceBar).redraw()
         current = self.current_view
         if current == "alerts":
@@ -214,9 +216,14 @@ class OncallApp(App[None]):
         elif isinstance(event, ActionChanged):
             self.post_message(ActionUpdated(event.action))
 
+    def _frame_up(self) -> bool:
+        """False while the app shuts down: its widgets go before the last queued messages."""
+        return bool(self.query(SourceBar))
+
     @on(SnapshotArrived)
     def _snapshot_arrived(self, message: SnapshotArrived) -> None:
-        self._apply_snapshot(message.snapshot)
+        if self._frame_up():
+            self._apply_snapshot(message.snapshot)
 
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         self.query_one(SourceBar).update_snapshot(snapshot)
@@ -230,11 +237,25 @@ class OncallApp(App[None]):
 
     @on(AlertsArrived)
     def _alerts_arrived(self, message: AlertsArrived) -> None:
-        self.notifier.alerts_raised(message.alerts)
+        self._current_notifier().alerts_raised(message.alerts)
 
     @on(IncidentsArrived)
     def _incidents_arrived(self, message: IncidentsArrived) -> None:
-        incidents_raised(self.notifier, message.incidents)
+        incidents_raised(self._current_notifier(), message.incidents)
+
+    def _current_notifier(self) -> Notifier:
+        """`notify.only_when_on_call`: off call, news shows in the app without bell or desktop."""
+        if not self.config.notify.only_when_on_call or self._on_call_now():
+            return self.notifier
+        quiet = self.config.notify.model_copy(update={"bell": False, "desktop": False})
+        return Notifier(self, quiet, write=self.notifier.write)
+
+    def _on_call_now(self) -> bool:
+        oncalls = self.engine.snapshot.oncalls
+        if not oncalls:
+            return True  # no on-call data: better to wake the operator than to stay quiet
+        me, now = OnCallOperator(self.config), self.clock.now()
+        return any(covers(o, now) and me.is_me(o.user, o.user_email) for o in oncalls)
 
     @on(ViewBar.Chosen)
     def _view_chosen(self, message: ViewBar.Chosen) -> None:
@@ -243,7 +264,8 @@ class OncallApp(App[None]):
     @on(ActionUpdated)
     def _action_updated(self, message: ActionUpdated) -> None:
         action = message.action
-        self.query_one(IncidentsView).action_changed(action)
+        if self._frame_up():
+            self.query_one(IncidentsView).action_changed(action)
         # Outcomes of the operator's own requests are reported by `_run_actions`; this reports
         # what the outbox does on its own (retries of actions taken while a source was down).
         if action.status == ActionStatus.PENDING and action.result.startswith("will retry"):

@@ -248,28 +248,29 @@ class IncidentsView(Widget):
         incidents = list(self._incidents.values())
         counts = Counter(i.status for i in incidents)
         status = Text()
-        never_polled = health is None or (health.last_success is None and health.reachable is None)
-        if never_polled and not (snapshot and snapshot.restored):
-            status.append("Waiting for the first refresh from PagerDuty…")
-        if not status:
-            parts = [
-                f"{counts['triggered']} triggered",
-                f"{counts['acknowledged']} acknowledged",
-            ]
-            if counts["resolved"]:
-                parts.append(f"{counts['resolved']} resolved lately")
-            if self.marked:
-                parts.append(f"{len(self.marked)} marked")
-            if not incidents:
-                parts = ["No open incidents. All quiet."]
-            status.append(" · ".join(parts))
+        # Staleness first: at 80 columns the end of the line may be cut.
         if snapshot is not None and snapshot.restored:
-            status.append(" · stale: restored snapshot", style="bold yellow")
+            status.append("stale: restored snapshot", style="bold yellow")
         elif health is not None and health.reachable is False:
             # The header carries the error; here, how old what is shown is.
             since = health.stale_since or health.last_success
             when = f" since {local(since, self._clock.now())}" if since else ""
-            status.append(f" · stale: pagerduty{when}", style="bold yellow")
+            status.append(f"stale: pagerduty{when}", style="bold yellow")
+        if status:
+            status.append(" · ")
+        never_polled = health is None or (health.last_success is None and health.reachable is None)
+        if never_polled and not (snapshot and snapshot.restored):
+            status.append("Waiting for the first refresh from PagerDuty…")
+            parts = []
+        elif not incidents:
+            parts = ["No open incidents. All quiet."]
+        else:
+            parts = [f"{counts['triggered']} triggered", f"{counts['acknowledged']} acknowledged"]
+            if counts["resolved"]:
+                parts.append(f"{counts['resolved']} resolved lately")
+            if self.marked:
+                parts.append(f"{len(self.marked)} marked")
+        status.append(" · ".join(parts))
         self.query_one("#incidents-status", Static).update(status)
         self._show_cursor_action()
 

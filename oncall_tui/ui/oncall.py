@@ -161,7 +161,7 @@ def name_width(names: Iterable[str]) -> int:
 
 def _stale(health: SourceHealth, now: datetime) -> str:
     since = health.stale_since or health.last_success
-    return " · stale: pagerduty" + (f" since {local(since, now)}" if since else "")
+    return "stale: pagerduty" + (f" since {local(since, now)}" if since else "")
 
 
 def _day_time(moment: datetime) -> str:
@@ -281,7 +281,13 @@ class OncallView(Widget):
         ]
         policies = {o.policy for o in snapshot.oncalls}
         schedules = {s.schedule for s in snapshot.shifts}
-        text = Text(f"{len(policies)} escalation policies · {len(schedules)} schedules")
+        text = Text()
+        # Staleness first: at 80 columns the end of the line may be cut.
+        if snapshot.restored:
+            text.append("stale: restored snapshot · ", style="bold yellow")
+        elif health is not None and health.reachable is False:
+            text.append(_stale(health, now) + " · ", style="bold yellow")
+        text.append(f"{len(policies)} escalation policies · {len(schedules)} schedules")
         if mine:
             where = ", ".join(dict.fromkeys(f"{o.policy} L{o.level}" for o in mine))
             text.append(" · you are on call now: ", style="bold")
@@ -299,8 +305,4 @@ class OncallView(Widget):
                 text.append(f" · your next shift: {when(upcoming[0].start, now)}")
             else:
                 text.append(" · you are not on call")
-        if snapshot.restored:
-            text.append(" · stale: restored snapshot", style="bold yellow")
-        elif health is not None and health.reachable is False:
-            text.append(_stale(health, now), style="bold yellow")
         return text
