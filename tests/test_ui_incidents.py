@@ -99,7 +99,7 @@ async def test_rows_sorted_by_urgency_of_need_and_shown_literally(tmp_path: Path
         assert "Payments" in row
         assert any("[bold]not markup" in c for c in row)
         status = plain(s.view.query_one("#incidents-status"))
-        assert "2 triggered · 2 acknowledged · 1 resolved lately" in status
+        assert "2 unacknowledged · 2 acknowledged · 1 resolved lately" in status
 
 
 async def test_a_acknowledges_at_once_and_the_row_shows_it_done(tmp_path: Path) -> None:

@@ -136,7 +136,7 @@ async def test_not_configured_names_the_section_to_add(tmp_path: Path) -> None:
         async with app.run_test(size=(100, 30)) as pilot:
             await pilot.press("3")
             text = plain(app.query_one("#oncall .placeholder-text"))
-            assert "PagerDuty is not configured" in text
+            assert "PagerDuty or Opsgenie is not configured" in text
             assert "`pagerduty:`" in text
 
 

@@ -29,13 +29,14 @@ from oncall_tui.models import Alert, AlertState, Incident, Matcher, Snapshot
 from oncall_tui.ui.alert_table import AlertTable
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.details import AlertDetailsScreen
-from oncall_tui.ui.incident_details import describe_incident
+from oncall_tui.ui.incident_details import UNACKNOWLEDGED, describe_incident
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.silence_form import SilenceForm, stable_matchers
 
 # An acknowledged alert is silenced "until it resolves"; Alertmanager silences need an end, so
 # the silence lasts a shift and says why (`until_resolved` lets the engine expire it earlier).
 ACK_SILENCE_SECONDS = 12 * 3600
+_SYSTEM = {"pagerduty": "PagerDuty", "opsgenie": "Opsgenie"}
 NOTHING_TO_ACKNOWLEDGE = (
     "Nothing to acknowledge: no open incident links to these alerts, and "
     "acknowledge.silence_alerts is off (press s to silence them)."
@@ -69,7 +70,10 @@ class AcknowledgePlan:
     def body(self, now: datetime) -> str:
         lines: list[str] = []
         if self.incidents:
-            lines.append(f"Acknowledge in PagerDuty ({len(self.incidents)}):")
+            systems = " and ".join(
+                sorted({_SYSTEM.get(i.system, i.system) for i in self.incidents})
+            )
+            lines.append(f"Acknowledge in {systems} ({len(self.incidents)}):")
             lines.extend(f"  {describe_incident(i, now)}" for i in self.incidents)
         else:
             lines.append("No open incident to acknowledge is linked to these alerts.")
@@ -96,8 +100,8 @@ def acknowledge_plan(
 ) -> AcknowledgePlan:
     """Acknowledge the incidents the alerts reached and, per config, silence the alerts."""
     incidents = {i.key: i for i in linked if i.is_open}
-    fresh = tuple(i for i in incidents.values() if i.status == "triggered")
-    already = tuple(i for i in incidents.values() if i.status != "triggered")
+    fresh = tuple(i for i in incidents.values() if i.status in UNACKNOWLEDGED)
+    already = tuple(i for i in incidents.values() if i.status not in UNACKNOWLEDGED)
     requests = [ActionRequest("incident.acknowledge", i.key) for i in fresh]
     silences: dict[tuple[str, tuple[Matcher, ...]], None] = {}
     if config.acknowledge.silence_alerts:

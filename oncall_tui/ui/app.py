@@ -35,7 +35,7 @@ from oncall_tui.ui.commands import OperatorCommands, catalogue, node_commands
 from oncall_tui.ui.fire_form import FireAlertForm
 from oncall_tui.ui.header import SourceBar, ViewBar
 from oncall_tui.ui.help import HelpScreen
-from oncall_tui.ui.incident_details import covers, incidents_raised
+from oncall_tui.ui.incident_details import UNACKNOWLEDGED, covers, incidents_raised
 from oncall_tui.ui.incidents import IncidentsView
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.notify import Notifier
@@ -231,7 +231,7 @@ class OncallApp(App[None]):
         self.query_one(IncidentsView).update_snapshot(snapshot)
         self.query_one(OncallView).update_snapshot(snapshot)
         self.query_one(SilencesView).update_snapshot(snapshot)
-        triggered = sum(1 for i in snapshot.incidents if i.status == "triggered")
+        triggered = sum(1 for i in snapshot.incidents if i.status in UNACKNOWLEDGED)
         bar = self.query_one(ViewBar)
         bar.show(self.current_view, badges={"incidents": str(triggered)} if triggered else {})
 

@@ -116,7 +116,8 @@ class SourceBar(Static):
         if self.config.pagerduty is None and self.config.opsgenie is None:
             text.append("incidents: not configured", style="dim")
         else:
-            open_incidents = sum(1 for i in snapshot.incidents if i.status == "triggered")
+            # PagerDuty's triggered and Opsgenie's open: nobody has acknowledged them yet.
+            open_incidents = sum(1 for i in snapshot.incidents if i.status in ("triggered", "open"))
             text.append(
                 f"{open_incidents} unacknowledged",
                 style="bold magenta" if open_incidents else "dim",

@@ -36,8 +36,11 @@ from oncall_tui.models import (
 from oncall_tui.ui.notify import BELL, Notifier, osc9, osc777
 from oncall_tui.ui.timefmt import local, relative
 
+UNACKNOWLEDGED = frozenset({"triggered", "open"})  # PagerDuty, Opsgenie
 STATUS_STYLE = {
     "triggered": "bold red",
+    "open": "bold red",
+    "closed": "green",
     "acknowledged": "yellow",
     "resolved": "green",
 }
@@ -49,7 +52,7 @@ ACTION_STYLE = {
     ActionStatus.FAILED: "bold red",
 }
 _STATUS_WORD = {"acknowledged": "acked"}
-_STATUS_RANK = {"triggered": 0, "acknowledged": 1, "resolved": 3}
+_STATUS_RANK = {"triggered": 0, "open": 0, "acknowledged": 1, "resolved": 3, "closed": 3}
 LOG_LIMIT = 50
 
 
@@ -71,6 +74,25 @@ class IncidentsEngine(Protocol):
 def pagerduty_on(config: Config) -> bool:
     """The engine polls PagerDuty only with an API token; without one the views say so."""
     return config.pagerduty is not None and config.pagerduty.api_token is not None
+
+
+def incidents_on(config: Config) -> bool:
+    """PagerDuty or Opsgenie (with its API key): the Incidents view shows both side by side."""
+    return pagerduty_on(config) or (
+        config.opsgenie is not None and config.opsgenie.api_key is not None
+    )
+
+
+def urgency_text(incident: Incident) -> str:
+    """PagerDuty's urgency, or Opsgenie's priority (P1-P5) where there is no urgency."""
+    return incident.urgency or incident.priority or "—"
+
+
+def incident_ref(incident: Incident) -> str:
+    """`#12` for PagerDuty, `OG#12` for Opsgenie: the number each system's own UI shows."""
+    if incident.number is None:
+        return ""
+    return f"{'OG' if incident.system == 'opsgenie' else ''}#{incident.number}"
 
 
 # -- wording ---------------------------------------------------------------------------------
@@ -104,13 +126,13 @@ def sort_incidents(incidents: Iterable[Incident]) -> list[Incident]:
 
 def describe_incident(incident: Incident, now: datetime) -> str:
     """One line naming the incident as a confirmation lists it."""
-    number = f"#{incident.number} " if incident.number is not None else ""
+    number = f"{incident_ref(incident)} " if incident.number is not None else ""
     service = f" ({incident.service})" if incident.service else ""
     who = incident.assignee or "nobody"
     level = level_text(incident.escalation_level)
     opened = relative(incident.created_at, now)
     return (
-        f"{number}{incident.title}{service} — {incident.status}, {incident.urgency} urgency, "
+        f"{number}{incident.title}{service} — {incident.status}, {urgency_text(incident)} urgency, "
         f"{who}, {level}, opened {opened}"
     )
 
@@ -331,7 +353,9 @@ class IncidentDetailsScreen(Screen[None]):
         incident = self.incident
         if not incident.is_open:
             return None
-        if parameters == ("acknowledge",) and incident.status != "triggered":
+        if parameters == ("acknowledge",) and incident.status not in UNACKNOWLEDGED:
+            return None
+        if parameters == ("reassign",) and incident.system != "pagerduty":
             return None
         return True
 

@@ -30,16 +30,19 @@ from oncall_tui.ui.incident_details import (
     ACTION_GLYPH,
     ACTION_STYLE,
     STATUS_STYLE,
+    UNACKNOWLEDGED,
     URGENCY_STYLE,
     IncidentDetailsScreen,
     IncidentsEngine,
     clip,
     describe_incident,
+    incident_ref,
+    incidents_on,
     level_text,
     on_call_at,
-    pagerduty_on,
     sort_incidents,
     status_word,
+    urgency_text,
 )
 from oncall_tui.ui.incident_forms import NoteForm, ReassignForm
 from oncall_tui.ui.messages import SubmitActions
@@ -101,7 +104,7 @@ class IncidentsView(Widget):
     ]
 
     def __init__(self, engine: IncidentsEngine, clock: Clock, *, id: str = "incidents") -> None:
-        super().__init__(id=id, classes="" if pagerduty_on(engine.config) else "-unconfigured")
+        super().__init__(id=id, classes="" if incidents_on(engine.config) else "-unconfigured")
         self._engine = engine
         self._clock = clock
         self._snapshot: Snapshot | None = None
@@ -114,7 +117,7 @@ class IncidentsView(Widget):
 
     @property
     def configured(self) -> bool:
-        return pagerduty_on(self._engine.config)
+        return incidents_on(self._engine.config)
 
     def compose(self) -> ComposeResult:
         if not self.configured:
@@ -186,11 +189,11 @@ class IncidentsView(Widget):
         last = self.actions.get(incident.key)
         if last is not None:
             glyph.append(ACTION_GLYPH[last.status], style=ACTION_STYLE[last.status])
-        title = f"#{incident.number} " if incident.number is not None else ""
+        title = f"{incident_ref(incident)} " if incident.number is not None else ""
         cells = [
             glyph,
             Text(status_word(incident.status), style=STATUS_STYLE.get(incident.status, "")),
-            Text(incident.urgency, style=dim or URGENCY_STYLE.get(incident.urgency, "")),
+            Text(urgency_text(incident), style=dim or URGENCY_STYLE.get(incident.urgency, "")),
             Text(level_text(incident.escalation_level), style=dim),
             Text(span(now - incident.created_at), style=dim),
             Text(clip(title + incident.title, widths["title"]), style=dim),
@@ -265,9 +268,10 @@ class IncidentsView(Widget):
         elif not incidents:
             parts = ["No open incidents. All quiet."]
         else:
-            parts = [f"{counts['triggered']} triggered", f"{counts['acknowledged']} acknowledged"]
-            if counts["resolved"]:
-                parts.append(f"{counts['resolved']} resolved lately")
+            waiting = counts["triggered"] + counts["open"]
+            parts = [f"{waiting} unacknowledged", f"{counts['acknowledged']} acknowledged"]
+            if ended := counts["resolved"] + counts["closed"]:
+                parts.append(f"{ended} resolved lately")
             if self.marked:
                 parts.append(f"{len(self.marked)} marked")
         status.append(" · ".join(parts))
@@ -316,7 +320,9 @@ class IncidentsView(Widget):
                 return False
             targets = self._open_targets()
             if action == "acknowledge":
-                targets = [i for i in targets if i.status == "triggered"]
+                targets = [i for i in targets if i.status in UNACKNOWLEDGED]
+            elif action == "reassign":
+                targets = [i for i in targets if i.system == "pagerduty"]
             return True if targets else None
         if action in {"mark", "details"}:
             return True if self.cursor_key is not None else None
@@ -383,7 +389,7 @@ class IncidentsView(Widget):
         self.reassign(self._open_targets())
 
     def acknowledge(self, incidents: Sequence[Incident]) -> None:
-        targets = [i for i in incidents if i.status == "triggered"]
+        targets = [i for i in incidents if i.status in UNACKNOWLEDGED]
         if not targets or self._engine.read_only:
             return
         requests = [ActionRequest("incident.acknowledge", i.key) for i in targets]
@@ -421,6 +427,12 @@ class IncidentsView(Widget):
             current = incident.escalation_level or 1
             levels = {o.level for o in oncalls if o.policy_id == incident.escalation_policy_id}
             lines.append(f"{number}. {describe_incident(incident, now)}")
+            if incident.system == "opsgenie":
+                # Opsgenie escalates to an escalation, not to a level.
+                where = incident.escalation_policy or "the escalation it was routed to"
+                lines.append(f"   escalate to {where}: Opsgenie notifies its next responders")
+                requests.append(ActionRequest("incident.escalate", incident.key))
+                continue
             if levels and current >= max(levels):
                 lines.append(f"   already at the last level ({current}): not escalated")
                 continue
@@ -458,7 +470,7 @@ class IncidentsView(Widget):
         self.app.push_screen(NoteForm(targets, self._clock), done)
 
     def reassign(self, incidents: Sequence[Incident]) -> None:
-        targets = [i for i in incidents if i.is_open]
+        targets = [i for i in incidents if i.is_open and i.system == "pagerduty"]
         if not targets or self._engine.read_only:
             return
         keys = [i.key for i in targets]

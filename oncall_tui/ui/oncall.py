@@ -25,7 +25,7 @@ from textual.widgets import Static
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.models import OnCall, Shift, Snapshot, SourceHealth
-from oncall_tui.ui.incident_details import covers, pagerduty_on
+from oncall_tui.ui.incident_details import covers, incidents_on
 from oncall_tui.ui.placeholders import not_configured_text
 from oncall_tui.ui.timefmt import local, relative, span, to_local
 
@@ -214,7 +214,7 @@ class OncallView(Widget):
 
     def __init__(self, engine: OncallEngine, clock: Clock, *, id: str = "oncall") -> None:
         config = engine.config
-        super().__init__(id=id, classes="" if pagerduty_on(config) else "-unconfigured")
+        super().__init__(id=id, classes="" if incidents_on(config) else "-unconfigured")
         self._config = config
         self._clock = clock
         self._me = OnCallOperator(config)
@@ -223,7 +223,7 @@ class OncallView(Widget):
 
     @property
     def configured(self) -> bool:
-        return pagerduty_on(self._config)
+        return incidents_on(self._config)
 
     def compose(self) -> ComposeResult:
         if not self.configured:

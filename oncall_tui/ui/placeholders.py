@@ -26,13 +26,14 @@ class PlaceholderSpec:
 PLACEHOLDERS: dict[str, PlaceholderSpec] = {
     "incidents": PlaceholderSpec(
         "Incidents",
-        ("pagerduty",),
-        "PagerDuty incidents: status, urgency, title, service, assignee, escalation level and "
-        "age, with acknowledge, resolve, escalate, note and reassign.",
+        ("pagerduty", "opsgenie"),
+        "PagerDuty and Opsgenie incidents side by side: status, urgency or priority, title, "
+        "service, assignee, escalation level and age, with acknowledge, resolve, escalate, "
+        "note and reassign.",
     ),
     "oncall": PlaceholderSpec(
         "On-call",
-        ("pagerduty",),
+        ("pagerduty", "opsgenie"),
         "Who is on call now at each escalation level, until when, and who is next; "
         "a 7-day look-ahead of every schedule.",
     ),
