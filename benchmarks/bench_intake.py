@@ -4,11 +4,11 @@ Run alone: .venv/bin/python benchmarks/bench_intake.py. Starts a real Alertmanag
 engine polls when a webhook wakes it) and `oncall-tui serve` in its own process, then, from this
 process, over loopback:
 
-- throughput: as many Alertmanager notifications (10 alerts each) as the listener acknowledges,
-  64 in flight, for a fixed number of requests; every 2xx means the entry was committed
-  (WAL, synchronous=FULL) before the answer;
 - latency at a steady 200 notifications per second (open loop: each is sent on schedule,
   whether or not earlier ones were answered): p50, p99 and max;
+- then throughput: as many Alertmanager notifications (10 alerts each) as the listener
+  acknowledges, 64 in flight, for a fixed number of requests; every 2xx means the entry was
+  committed (WAL, synchronous=FULL) before the answer; and the server's CPU per notification;
 - and then counts the entries in the log file after `serve` stopped: acknowledged == stored.
 """
 
@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import os
 import signal
 import sqlite3
 import sys
@@ -30,6 +31,7 @@ from _common import alertmanager, am_time, emit, free_port, load_average, ms, no
 
 ALERTS_PER_NOTIFICATION = 10
 IN_FLIGHT = 64
+PACED_CONNECTIONS = 16
 
 
 def notification(number: int) -> dict[str, Any]:
@@ -90,21 +92,31 @@ async def throughput(http: httpx.AsyncClient, url: str, total: int) -> dict[str,
     return {"intake_per_s": round(total / elapsed), "intake_sent": total}
 
 
-async def paced(http: httpx.AsyncClient, url: str, rate: float, seconds: float) -> dict[str, Any]:
+async def paced(url: str, rate: float, seconds: float) -> dict[str, Any]:
     count = int(rate * seconds)
     bodies = [
         httpx.Request("POST", url, json=notification(100_000 + n)).content for n in range(count)
     ]
     latencies: list[float] = []
     late: list[float] = []
-    start = now() + 0.05
+    # Small clients of one connection each, taken in turn (see `throughput`); connected first.
+    async with contextlib.AsyncExitStack() as stack:
+        clients = [
+            await stack.enter_async_context(
+                httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1))
+            )
+            for _ in range(PACED_CONNECTIONS)
+        ]
+        health = url.replace("/webhooks/alertmanager", "/healthz")
+        await asyncio.gather(*(client.get(health) for client in clients))
+        start = now() + 0.05
 
-    async def one(n: int) -> None:
-        await asyncio.sleep(max(0.0, start + n / rate - now()))
-        late.append(now() - (start + n / rate))
-        latencies.append(await post(http, url, bodies[n]))
+        async def one(n: int) -> None:
+            await asyncio.sleep(max(0.0, start + n / rate - now()))
+            late.append(now() - (start + n / rate))
+            latencies.append(await post(clients[n % len(clients)], url, bodies[n]))
 
-    await asyncio.gather(*(one(n) for n in range(count)))
+        await asyncio.gather(*(one(n) for n in range(count)))
     return {
         "paced_rate": rate,
         "paced_sent": count,
@@ -113,6 +125,12 @@ async def paced(http: httpx.AsyncClient, url: str, rate: float, seconds: float) 
         "paced_max_ms": ms(max(latencies)),
         "paced_sender_late_p99_ms": ms(percentile(late, 0.99)),
     }
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process so far (Linux /proc)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 async def wait_healthy(http: httpx.AsyncClient, base: str, process: Any) -> None:
@@ -158,9 +176,14 @@ async def main(total: int, rate: float, seconds: float) -> dict[str, Any]:
                 async with httpx.AsyncClient(timeout=30, limits=limits) as http:
                     await wait_healthy(http, base, serve)
                     await post(http, url, httpx.Request("POST", url, json=notification(0)).content)
+                    # The steady rate first, on a fresh listener; then the storm.
+                    result.update(await paced(url, rate, seconds))
+                    cpu_before = cpu_seconds(serve.pid)
                     result.update(await throughput(http, url, total))
-                    await asyncio.sleep(1.0)  # let the polls the storm woke settle
-                    result.update(await paced(http, url, rate, seconds))
+                    # What one notification costs the server: its capacity on a core of its own,
+                    # whatever the load generator beside it takes.
+                    spent = cpu_seconds(serve.pid) - cpu_before
+                    result["serve_cpu_ms_per_notification"] = ms(spent / total)
             finally:
                 serve.send_signal(signal.SIGTERM)
                 try:
