@@ -31,8 +31,8 @@ from oncall_tui.ui.timefmt import local, relative, span, to_local
 
 LOOK_AHEAD = timedelta(days=7)
 WIDE = 140  # from here on policies and schedules sit side by side
-WHEN_WIDTH = 16  # "09:00 (in 3h12m)"
-MAX_NAME_WIDTH = 24
+WHEN_WIDTH = 14  # "09:00 (in 23h)"
+MAX_NAME_WIDTH = 22
 GAP = 1  # between columns (rich adds it to each column's width): 80 columns must fit
 
 
@@ -47,8 +47,14 @@ def when(moment: datetime | None, now: datetime) -> str:
     if moment is None:
         return "always"
     here = to_local(moment)
-    if abs(moment - now) >= timedelta(days=1):
+    delta = moment - now
+    if abs(delta) >= timedelta(days=1):
         return here.strftime("%a %H:%M")  # the weekday says enough
+    if abs(delta) >= timedelta(hours=1):
+        # Whole hours: the clock time beside it gives the minutes.
+        hours = int(abs(delta).total_seconds() // 3600)
+        ago = f"in {hours}h" if delta > timedelta(0) else f"{hours}h ago"
+        return f"{here.strftime('%H:%M')} ({ago})"
     return f"{here.strftime('%H:%M')} ({relative(moment, now)})"
 
 
