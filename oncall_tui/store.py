@@ -213,6 +213,10 @@ class _Redactor:
         return self.text(str(value))
 
     def dumps(self, value: Any) -> str:
+        return _dump(self.value(value))
+
+    def dumps_large(self, value: Any) -> str:
+        """Like `dumps`, for a large document encoded in a worker thread (see dumps_in_pieces)."""
         return dumps_in_pieces(self.value(value))
 
 
@@ -814,7 +818,9 @@ class Store:
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """Keep `snapshot` as the last known one (replacing the previous)."""
         # Snapshots are immutable; encoding thousands of alerts happens off the event loop.
-        text = await asyncio.to_thread(lambda: self._redactor.dumps(snapshot_document(snapshot)))
+        text = await asyncio.to_thread(
+            lambda: self._redactor.dumps_large(snapshot_document(snapshot))
+        )
         async with self._lock:
             await self._db.execute(
                 "INSERT INTO snapshot (id, json, saved_at) VALUES (1, ?, ?) "
