@@ -286,7 +286,9 @@ class AlertsView(Widget):
     def action_details(self) -> None:
         alert = self.table.cursor_alert
         if alert is not None:
-            self.app.push_screen(AlertDetailsScreen(alert, self.engine.config, self.clock))
+            self.app.push_screen(
+                AlertDetailsScreen(alert, self.engine.config, self.clock, engine=self.engine)
+            )
 
     def action_mark(self) -> None:
         self.table.toggle_mark()

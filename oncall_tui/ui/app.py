@@ -27,9 +27,10 @@ from oncall_tui.events import (
     AlertsRaised,
     EngineEvent,
     IncidentsRaised,
+    LogAppended,
     SnapshotChanged,
 )
-from oncall_tui.models import Action, ActionStatus, Alert, Incident, Snapshot
+from oncall_tui.models import Action, ActionStatus, Alert, Incident, LogEntry, Snapshot
 from oncall_tui.ui.alerts import AlertsView
 from oncall_tui.ui.commands import OperatorCommands, catalogue, node_commands
 from oncall_tui.ui.fire_form import FireAlertForm
@@ -37,11 +38,13 @@ from oncall_tui.ui.header import SourceBar, ViewBar
 from oncall_tui.ui.help import HelpScreen
 from oncall_tui.ui.incident_details import UNACKNOWLEDGED, covers, incidents_raised
 from oncall_tui.ui.incidents import IncidentsView
+from oncall_tui.ui.log_view import LogView
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.notify import Notifier
 from oncall_tui.ui.oncall import OnCallOperator, OncallView
-from oncall_tui.ui.placeholders import PlaceholderView
+from oncall_tui.ui.pipeline import PipelineScreen, TraceScreen
 from oncall_tui.ui.silences import SilencesView
+from oncall_tui.ui.statuspage import StatuspageView
 
 VIEWS: tuple[tuple[str, str], ...] = (
     ("alerts", "Alerts"),
@@ -76,6 +79,12 @@ class IncidentsArrived(Message):
         self.incidents = tuple(incidents)
 
 
+class LogArrived(Message):
+    def __init__(self, entry: LogEntry) -> None:
+        super().__init__()
+        self.entry = entry
+
+
 class ActionUpdated(Message):
     def __init__(self, action: Action) -> None:
         super().__init__()
@@ -108,6 +117,14 @@ class OncallApp(App[None]):
             "Fire test",
             id="fire-test-alert",
             tooltip="Fire a test alert (a preset from test_alerts, or typed labels)",
+        ),
+        Binding(
+            "T",
+            "trace_test_alert",
+            "Trace test",
+            show=False,
+            id="trace-test-alert",
+            tooltip="Fire a test alert and follow it through the pipeline, stage by stage",
         ),
         Binding(
             "ctrl+r",
@@ -148,9 +165,9 @@ class OncallApp(App[None]):
             yield AlertsView(self.engine, self.clock, id="alerts")
             yield IncidentsView(self.engine, self.clock, id="incidents")
             yield OncallView(self.engine, self.clock, id="oncall")
-            yield PlaceholderView("statuspage", self.config, id="statuspage")
+            yield StatuspageView(self.engine, self.clock, id="statuspage")
             yield SilencesView(self.engine, self.clock, id="silences")
-            yield PlaceholderView("log", self.config, id="log")
+            yield LogView(self.engine, self.clock, id="log")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
@@ -196,6 +213,8 @@ class OncallApp(App[None]):
             self.query_one(IncidentsView).tick()
         elif current == "oncall":
             self.query_one(OncallView).tick()
+        elif current == "statuspage":
+            self.query_one(StatuspageView).tick()
 
     def _show_view_bar(self) -> None:
         keys: dict[str, str] = {}
@@ -215,6 +234,8 @@ class OncallApp(App[None]):
             self.post_message(IncidentsArrived(event.incidents))
         elif isinstance(event, ActionChanged):
             self.post_message(ActionUpdated(event.action))
+        elif isinstance(event, LogAppended):
+            self.post_message(LogArrived(event.entry))
 
     def _frame_up(self) -> bool:
         """False while the app shuts down: its widgets go before the last queued messages."""
@@ -231,9 +252,18 @@ class OncallApp(App[None]):
         self.query_one(IncidentsView).update_snapshot(snapshot)
         self.query_one(OncallView).update_snapshot(snapshot)
         self.query_one(SilencesView).update_snapshot(snapshot)
+        self.query_one(StatuspageView).update_snapshot(snapshot)
+        self.query_one(LogView).update_snapshot(snapshot)
+        if isinstance(self.screen, PipelineScreen):
+            self.screen.update_snapshot(snapshot)
         triggered = sum(1 for i in snapshot.incidents if i.status in UNACKNOWLEDGED)
         bar = self.query_one(ViewBar)
         bar.show(self.current_view, badges={"incidents": str(triggered)} if triggered else {})
+
+    @on(LogArrived)
+    def _log_arrived(self, message: LogArrived) -> None:
+        if self._frame_up():
+            self.query_one(LogView).on_log_appended(message.entry)
 
     @on(AlertsArrived)
     def _alerts_arrived(self, message: AlertsArrived) -> None:
@@ -266,6 +296,7 @@ class OncallApp(App[None]):
         action = message.action
         if self._frame_up():
             self.query_one(IncidentsView).action_changed(action)
+            self.query_one(StatuspageView).action_changed(action)
         # Outcomes of the operator's own requests are reported by `_run_actions`; this reports
         # what the outbox does on its own (retries of actions taken while a source was down).
         if action.status == ActionStatus.PENDING and action.result.startswith("will retry"):
@@ -314,7 +345,7 @@ class OncallApp(App[None]):
             self.notify(f"{description}: done. {summary}", title="Action done", markup=False)
 
     def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
-        return not (action == "fire_test_alert" and self.engine.read_only)
+        return not (action in ("fire_test_alert", "trace_test_alert") and self.engine.read_only)
 
     def action_show_view(self, name: str) -> None:
         self.query_one("#views", ContentSwitcher).current = name
@@ -344,6 +375,26 @@ class OncallApp(App[None]):
             if request is not None:
                 name = dict(request.params.get("labels", {})).get("alertname", "test alert")
                 self.post_message(SubmitActions([request], f"Fire test alert {name}"))
+
+        self.push_screen(FireAlertForm(self.config), chosen)
+
+    def action_trace_test_alert(self) -> None:
+        """Fire a test alert and follow it through every stage of the pipeline, live."""
+        if self.engine.read_only:
+            return
+
+        def chosen(request: ActionRequest | None) -> None:
+            if request is None:
+                return
+            self.push_screen(
+                TraceScreen(
+                    self.config,
+                    self.clock,
+                    log=self.engine.store,
+                    labels=dict(request.params.get("labels", {})),
+                    annotations=dict(request.params.get("annotations", {})),
+                )
+            )
 
         self.push_screen(FireAlertForm(self.config), chosen)
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import ClassVar
 
+from rich.console import RenderableType
 from rich.table import Table
 from rich.text import Text
 from textual.app import ComposeResult
@@ -19,8 +20,10 @@ from textual.widgets import Footer, Static
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
+from oncall_tui.engine import Engine
 from oncall_tui.models import Alert
 from oncall_tui.ui.alert_table import severity_class
+from oncall_tui.ui.pipeline import PipelineScreen, pipeline_section
 from oncall_tui.ui.timefmt import local, relative
 
 _SEVERITY_STYLE = {
@@ -104,17 +107,21 @@ class AlertDetailsScreen(Screen[None]):
 
     BINDINGS: ClassVar[list[BindingType]] = [
         Binding("escape", "app.pop_screen", "Back", id="details-back"),
+        Binding("p", "pipeline", "Pipeline", id="details-pipeline"),
         Binding("j,down", "scroll_down", "Down", show=False, id="cursor-down"),
         Binding("k,up", "scroll_up", "Up", show=False, id="cursor-up"),
         Binding("g,home", "scroll_home", "Top", show=False, id="cursor-top"),
         Binding("G,end", "scroll_end", "Bottom", show=False, id="cursor-bottom"),
     ]
 
-    def __init__(self, alert: Alert, config: Config, clock: Clock) -> None:
+    def __init__(
+        self, alert: Alert, config: Config, clock: Clock, *, engine: Engine | None = None
+    ) -> None:
         super().__init__()
         self.alert = alert
         self.config = config
         self.clock = clock
+        self.engine = engine
 
     def compose(self) -> ComposeResult:
         title = Text(f"{self.alert.alertname or 'alert'}", style="bold")
@@ -123,12 +130,39 @@ class AlertDetailsScreen(Screen[None]):
             title.append(summary)
         yield Static(title, id="details-title", markup=False)
         with VerticalScroll(id="details-body"):
-            for index, section in enumerate(alert_sections(self.alert, self.config, self.clock)):
+            sections: list[RenderableType] = list(
+                alert_sections(self.alert, self.config, self.clock)
+            )
+            if self.engine is not None:
+                # The chain this alert's group set off, in place of the "not configured" lines.
+                sections[-1] = pipeline_section(
+                    self.alert,
+                    self.engine.snapshot,
+                    self.engine.correlator,
+                    self.config,
+                    self.clock.now(),
+                )
+            for index, section in enumerate(sections):
                 yield Static(section, classes="details-section", id=f"details-section-{index}")
         yield Footer(compact=True, show_command_palette=False)
 
     def on_mount(self) -> None:
         self.query_one("#details-body", VerticalScroll).focus()
+
+    def check_action(self, action: str, parameters: tuple[object, ...]) -> bool | None:
+        return self.engine is not None if action == "pipeline" else True
+
+    def action_pipeline(self) -> None:
+        if self.engine is not None:
+            self.app.push_screen(
+                PipelineScreen(
+                    self.alert,
+                    self.engine.snapshot,
+                    self.engine.correlator,
+                    self.config,
+                    self.clock,
+                )
+            )
 
     def _body(self) -> VerticalScroll:
         return self.query_one("#details-body", VerticalScroll)

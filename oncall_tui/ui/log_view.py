@@ -33,6 +33,7 @@ from oncall_tui.handoff import handoff_markdown, load_handoff
 from oncall_tui.models import LogEntry, Snapshot
 from oncall_tui.postmortem import timeline_markdown
 from oncall_tui.timeline import TimelineError, incident_for_entry, load_timeline
+from oncall_tui.ui.alerts import FilterInput
 from oncall_tui.ui.log_screens import DocumentScreen, EntryDetails
 from oncall_tui.ui.timefmt import local
 
@@ -235,7 +236,7 @@ class LogView(Widget):
         table.add_column("What (who)", key="summary")
         yield table
         with Vertical(id="log-head"):
-            yield Input(
+            yield FilterInput(
                 placeholder=(
                     "/ filter: text  source:pagerduty  kind:incident.*  service:x  incident:ID"
                 ),
