@@ -3,8 +3,9 @@ of the log file (and its WAL), everything printed, every log record and every re
 
 The sandbox (real Alertmanager when installed, fake PagerDuty paging and sending signed
 webhooks, fake Opsgenie and Statuspage) runs with every throwaway secret replaced by a marked
-one, and the Alertmanager entries get a marked bearer token. The dashboard shows every view, the help and details while alerts and an incident come
-in, the operator fires a test alert and acknowledges the incident; then the CLI commands run
+one, and the Alertmanager entries get a marked bearer token. The dashboard shows every view,
+the help and details while alerts and an incident come in, the operator fires a test alert
+and acknowledges the incident; then the CLI commands run
 on the same config and log (check-config with --connect, log, log --json, handoff, fire) and
 `serve` runs as a subprocess. No marked value may appear anywhere but in the config file.
 """
