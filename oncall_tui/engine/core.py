@@ -150,7 +150,8 @@ class Engine:
                 self.config.log.file, clock=self.clock, secrets=self.config.secrets()
             )
         if self._http is None:
-            self._http = make_http_client()
+            # Building the SSL context takes 50-100 ms: not on the event loop the UI shares.
+            self._http = await asyncio.to_thread(make_http_client)
         peers = [
             AlertmanagerClient(
                 am.name,

@@ -186,6 +186,7 @@ class AlertsView(Widget):
         self.clock = clock
         self._polled = False
         self._stale: list[str] = []
+        self._status_shown: Text | None = None
 
     def compose(self) -> ComposeResult:
         yield FilterInput(
@@ -241,7 +242,10 @@ class AlertsView(Widget):
             kind = "matchers" if model.filter.matchers else "text"
             status.append(f" · filter ({kind}): ", style="bold")
             status.append(model.filter.text)
-        self.query_one("#alerts-status", Static).update(status)
+        if status != self._status_shown:
+            self._status_shown = status
+            # The status line is one line high: no re-layout of the screen for new text.
+            self.query_one("#alerts-status", Static).update(status, layout=False)
         table.empty_message = self._empty_message()
         self.refresh_bindings()
 

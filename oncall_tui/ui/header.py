@@ -83,8 +83,11 @@ class SourceBar(Static):
         self.clock = clock
         self.snapshot: Snapshot | None = None
         self.read_only = False
+        self._shown: Text | None = None
+        self._lines = 0
 
     def on_resize(self) -> None:
+        self._shown = None  # the same text may wrap to another height now
         self.redraw()
 
     def update_snapshot(self, snapshot: Snapshot) -> None:
@@ -92,7 +95,15 @@ class SourceBar(Static):
         self.redraw()
 
     def redraw(self) -> None:
-        self.update(self.build())
+        text = self.build()
+        if text == self._shown:
+            return  # nothing moved: no repaint at all
+        # A re-layout of the whole screen only when the header may change height.
+        lines = len(text.wrap(self.app.console, max(self.size.width, 1)))
+        same_height = self._shown is not None and lines == self._lines
+        self._lines = lines
+        self._shown = text
+        self.update(text, layout=not same_height)
 
     def build(self) -> Text:
         snapshot = self.snapshot
@@ -152,6 +163,7 @@ class ViewBar(Static):
         self.keys: dict[str, str] = {}
         self.badges: dict[str, str] = {}
         self._spans: list[tuple[int, int, str]] = []
+        self._shown: Text | None = None
 
     def show(
         self,
@@ -165,7 +177,11 @@ class ViewBar(Static):
             self.keys = dict(keys)
         if badges is not None:
             self.badges = dict(badges)
-        self.update(self.build())
+        text = self.build()
+        if text == self._shown:
+            return
+        self._shown = text
+        self.update(text, layout=False)  # one line, always: never re-lay the screen out
 
     def build(self) -> Text:
         text = Text(no_wrap=True, overflow="ellipsis")
