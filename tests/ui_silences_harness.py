@@ -86,19 +86,24 @@ class Rig:
         return silences
 
     async def refresh(self) -> Snapshot:
-        """Poll now and wait for the snapshot that poll publishes."""
-        arrived = asyncio.Event()
+        """Poll now and wait for the snapshot of a poll that started after this call.
 
-        def listener(event: EngineEvent) -> None:
-            if isinstance(event, SnapshotChanged):
-                arrived.set()
+        Twice: the first snapshot may come from a poll already in flight, which began before
+        what the test just changed; the second poll starts only after that one ended.
+        """
+        for _ in range(2):
+            arrived = asyncio.Event()
 
-        unsubscribe = self.engine.subscribe(listener)
-        try:
-            self.engine.refresh_now()
-            await asyncio.wait_for(arrived.wait(), timeout=5.0)
-        finally:
-            unsubscribe()
+            def listener(event: EngineEvent, arrived: asyncio.Event = arrived) -> None:
+                if isinstance(event, SnapshotChanged):
+                    arrived.set()
+
+            unsubscribe = self.engine.subscribe(listener)
+            try:
+                self.engine.refresh_now()
+                await asyncio.wait_for(arrived.wait(), timeout=10.0)
+            finally:
+                unsubscribe()
         return self.engine.snapshot
 
     def silence_with(self, text: str) -> Silence:

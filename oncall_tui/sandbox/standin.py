@@ -27,7 +27,7 @@ from typing import Any
 
 import httpx
 from starlette.applications import Starlette
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, PlainTextResponse, Response
 from starlette.routing import Route
 
@@ -596,7 +596,11 @@ class StandinAlertmanager:
         )
 
     async def _post_alerts(self, request: Request) -> Response:
-        body = await request.body()
+        try:
+            body = await request.body()
+        except ClientDisconnect:
+            # The sender gave up (e.g. the scenario stopping): nothing to store, no one to answer.
+            return Response(status_code=400)
         try:
             raw = json.loads(body)
         except ValueError as exc:
