@@ -152,6 +152,7 @@ async def test_incidents_lists_both_systems_and_a_acknowledges_in_the_owner(
         await pilot.press("a")
         og_alert = next(a for a in rig.og.alerts if a.message == OG_ALERTS[0][0])
         await eventually(lambda: og_alert.acknowledged)
+        assert og_alert.acknowledged_by == rig.pd.config.actor  # the operator, not "API"
         assert [path for _, path, _ in rig.og.received] == [f"/v2/alerts/{og_alert.id}/acknowledge"]
         pd_outage = next(i for i in rig.pd.fake.incidents if i.number == outage.number)
         assert pd_outage.status == "triggered"
