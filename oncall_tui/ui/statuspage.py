@@ -209,7 +209,7 @@ class StatuspageView(Widget):
         components = self.components_table
         components.add_column("status", width=20, key="status")
         components.add_column("component", key="name")
-        components.add_column("open incident", key="incident")
+        components.add_column("open incident", width=34, key="incident")
         incidents = self.incidents_table
         incidents.add_column("status", width=13, key="status")
         incidents.add_column("impact", width=8, key="impact")
