@@ -111,13 +111,24 @@ def clip(text: str, width: int) -> str:
     return text if len(text) <= width else text[: max(width - 1, 0)] + "…"
 
 
+def _pressing(incident: Incident) -> int:
+    """0 for what must be seen first: PagerDuty's high urgency and Opsgenie's P1, then P2,
+    then everything else (PagerDuty's low urgency ranks with Opsgenie's P3)."""
+    if incident.urgency == "high" or incident.priority == "P1":
+        return 0
+    if incident.priority == "P2":
+        return 1
+    return 2
+
+
 def sort_incidents(incidents: Iterable[Incident]) -> list[Incident]:
-    """Triggered first, then acknowledged, then recently resolved; high urgency, newest first."""
+    """Triggered first, then acknowledged, then recently resolved; most pressing (urgency or
+    priority), then newest first."""
     return sorted(
         incidents,
         key=lambda i: (
             _STATUS_RANK.get(i.status, 2),
-            i.urgency != "high",
+            _pressing(i),
             -i.created_at.timestamp(),
             i.key,
         ),
