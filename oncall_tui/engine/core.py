@@ -67,6 +67,7 @@ SNAPSHOT_SAVE_INTERVAL = 30.0
 OUTBOX_RETRY_BASE = 2.0
 OUTBOX_RETRY_MAX = 60.0
 STOP_TIMEOUT = 5.0
+BULK_CHANGE = 500  # alerts fired or resolved in one poll above which the screen comes first
 
 
 class ReadOnlyError(Exception):
@@ -355,6 +356,10 @@ class Engine:
         health_before = dict(self._alerts.health)
         change = await self._alerts.poll_cluster(name)
         await self._log_edges(health_before)
+        if len(change.fired) + len(change.resolved) > BULK_CHANGE:
+            # A first load of thousands of alerts: show them before the seconds it takes to log
+            # them all; the log still holds every one when this poll ends.
+            self._publish()
         if change:
             await self._log_alert_change(change)
             # On a first start everything already firing would look new: that is not news.

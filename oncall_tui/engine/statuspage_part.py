@@ -92,6 +92,7 @@ class StatuspagePart:
         )
         self.loop = PollLoop("statuspage", self.poll, config.poll.statuspage, clock)
         self._latest: Snapshot | None = None
+        self._automate_lock = asyncio.Lock()
         self._wake = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
 
@@ -185,14 +186,17 @@ class StatuspagePart:
         """
         if self.automation is None or not self.source.polled_once:
             return []
-        requests = await self.automation.evaluate(
-            snapshot.alerts,
-            self.source.incidents,
-            details=list(self.source.details.values()),
-            components=self.source.components,
-            complete=alerts_complete(snapshot),
-        )
-        return [await self._submit(request) for request in requests]
+        # One evaluation at a time: each reads and writes the episodes' state in the log, and
+        # two interleaved ones (the loop's and a direct call) could each act on a stale copy.
+        async with self._automate_lock:
+            requests = await self.automation.evaluate(
+                snapshot.alerts,
+                self.source.incidents,
+                details=list(self.source.details.values()),
+                components=self.source.components,
+                complete=alerts_complete(snapshot),
+            )
+            return [await self._submit(request) for request in requests]
 
     # -- actions -----------------------------------------------------------------------------
 
