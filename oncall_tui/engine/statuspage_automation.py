@@ -305,12 +305,19 @@ class StatuspageAutomation:
             and incident.status == "resolved"
             and episode.phase in (OPEN, HANDED_OVER, OPENING)
         ):
-            if members:
+            # Without a complete answer from Alertmanager, "no alert" is not "cleared": keep
+            # the guard, or the next complete poll would open a second incident at once.
+            if members or not ctx.complete:
                 episode.phase = CLOSED_EARLY
+                firing = (
+                    f"{len(members)} alert(s) still fire"
+                    if members
+                    else "Alertmanager cannot say whether its alerts still fire"
+                )
                 await self._log(
                     "closed_early",
                     f"{what}: incident {incident.name!r} was resolved on the page while "
-                    f"{len(members)} alert(s) still fire; no new incident until they clear",
+                    f"{firing}; no new incident until they clear",
                     {"component_id": cid, "incident_id": incident.id},
                 )
                 return None
