@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any
+from typing import Any, Protocol
 
 import httpx
 
@@ -25,6 +25,7 @@ from oncall_tui.engine.actions import (
     ActionRejected,
     ActionRequest,
     AlertmanagerActions,
+    Outcome,
 )
 from oncall_tui.engine.alerts import AlertChange, AlertmanagerSource
 from oncall_tui.engine.correlation import Correlator, learn_from_log, learn_routes
@@ -72,6 +73,17 @@ BULK_CHANGE = 500  # alerts fired or resolved in one poll above which the screen
 
 class ReadOnlyError(Exception):
     pass
+
+
+class Part(Protocol):
+    """What the engine asks of each system it wires in beside Alertmanager."""
+
+    def restore(self, snapshot: Snapshot) -> None: ...
+    async def stop(self) -> None: ...
+    def wake(self) -> None: ...
+    def publish_into(self, snapshot: Snapshot) -> Snapshot: ...
+    def handles(self, request: ActionRequest) -> bool: ...
+    async def run(self, action_id: str, request: ActionRequest) -> Outcome: ...
 
 
 class Engine:
@@ -177,44 +189,29 @@ class Engine:
         # The first save waits a full interval: right after start-up the dashboard is busy
         # showing the first poll, and the snapshot from the last run is still there.
         self._last_snapshot_save = self.clock.monotonic()
+        wiring: dict[str, Any] = {
+            "http": self._http,
+            "clock": self.clock,
+            "store": self.store,
+            "emit": self._emit,
+            "changed": self._publish,
+        }
         if pagerduty_configured(self.config):
-            self._pagerduty = PagerDutyPart(
-                self.config,
-                http=self._http,
-                clock=self.clock,
-                store=self.store,
-                emit=self._emit,
-                changed=self._publish,
-            )
+            self._pagerduty = PagerDutyPart(self.config, **wiring)
         if opsgenie_configured(self.config):
-            self._opsgenie = OpsgeniePart(
-                self.config,
-                http=self._http,
-                clock=self.clock,
-                store=self.store,
-                emit=self._emit,
-                changed=self._publish,
-            )
+            self._opsgenie = OpsgeniePart(self.config, **wiring)
         if statuspage_configured(self.config):
             self._statuspage = StatuspagePart(
                 self.config,
-                http=self._http,
-                clock=self.clock,
-                store=self.store,
-                emit=self._emit,
-                changed=self._publish,
+                **wiring,
                 submit=lambda request: self.act(request, actor="automation"),
                 read_only=self.read_only,
             )
         restored = await self.store.load_snapshot()
         if restored is not None:
             self._restored_from_log = True
-            if self._pagerduty is not None:
-                self._pagerduty.restore(restored)
-            if self._opsgenie is not None:
-                self._opsgenie.restore(restored)
-            if self._statuspage is not None:
-                self._statuspage.restore(restored)
+            for part in self._parts:
+                part.restore(restored)
             self._alerts.restore(restored.alerts, restored.silences)
             self._alerts.restore_health(restored.health)
             self.snapshot = replace(restored, restored=True)
@@ -298,12 +295,8 @@ class Engine:
         if self._ack is not None:
             await self._ack.stop()
             self._ack = None
-        if self._pagerduty is not None:
-            await self._pagerduty.stop()
-        if self._opsgenie is not None:
-            await self._opsgenie.stop()
-        if self._statuspage is not None:
-            await self._statuspage.stop()
+        for part in self._parts:
+            await part.stop()
         for task in self._tasks:
             task.cancel()
         if self._tasks:
@@ -334,6 +327,11 @@ class Engine:
         finally:
             await asyncio.shield(self.stop())
 
+    @property
+    def _parts(self) -> list[Part]:
+        """The configured systems beside Alertmanager, in the order they publish."""
+        return [p for p in (self._pagerduty, self._opsgenie, self._statuspage) if p is not None]
+
     def _wake_alert_polls(self) -> None:
         for loop in self._alert_loops:
             loop.wake()
@@ -341,12 +339,8 @@ class Engine:
     def refresh_now(self) -> None:
         for loop in self._alert_loops:
             loop.wake()
-        if self._pagerduty is not None:
-            self._pagerduty.wake()
-        if self._opsgenie is not None:
-            self._opsgenie.wake()
-        if self._statuspage is not None:
-            self._statuspage.wake()
+        for part in self._parts:
+            part.wake()
 
     # -- polling -------------------------------------------------------------------------------
 
@@ -456,12 +450,8 @@ class Engine:
             health=health,
             restored=self._restored_from_log and not self._alerts.polled_once,
         )
-        if self._pagerduty is not None:
-            self.snapshot = self._pagerduty.publish_into(self.snapshot)
-        if self._opsgenie is not None:
-            self.snapshot = self._opsgenie.publish_into(self.snapshot)
-        if self._statuspage is not None:
-            self.snapshot = self._statuspage.publish_into(self.snapshot)
+        for part in self._parts:
+            self.snapshot = part.publish_into(self.snapshot)
         self._emit(SnapshotChanged(self.snapshot))
 
     def _current_webhook_health(self) -> SourceHealth:
@@ -596,12 +586,17 @@ class Engine:
         action = replace(action, attempts=action.attempts + 1)
         assert self._am_actions is not None
         try:
-            if self._opsgenie is not None and self._opsgenie.handles(request):
-                outcome = await self._opsgenie.run(action.id, request)
-            elif self._pagerduty is not None and self._pagerduty.handles(request):
-                outcome = await self._pagerduty.run(action.id, request)
-            elif self._statuspage is not None and self._statuspage.handles(request):
-                outcome = await self._statuspage.run(action.id, request)
+            # Opsgenie asks first: PagerDuty's part claims every incident.* request.
+            owner = next(
+                (
+                    part
+                    for part in (self._opsgenie, self._pagerduty, self._statuspage)
+                    if part is not None and part.handles(request)
+                ),
+                None,
+            )
+            if owner is not None:
+                outcome = await owner.run(action.id, request)
             elif request.kind.startswith(("incident.", "statuspage.")) or request.params.get(
                 "to"
             ) not in (
