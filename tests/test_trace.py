@@ -127,7 +127,10 @@ async def test_fire_and_wait_follows_every_stage(am_binary: str, tmp_path: Path)
     assert incident.incident_key == group_dedup_key(entry.data["group_key"])
     latencies = [stages[n]["latency"] for n in ("accepted", "notified", "pagerduty")]
     assert all(0 <= value < 15 for value in latencies)
-    assert latencies == sorted(latencies), latencies
+    # Alertmanager notifies its receivers in parallel: the webhook and PagerDuty race each
+    # other, but both come after Alertmanager accepted the alert.
+    accepted, notified, paged = latencies
+    assert accepted <= notified and accepted <= paged, latencies
     assert stages["paged"]["detail"], "who was paged is named"
 
 
