@@ -130,7 +130,7 @@ async def test_fire_and_wait_follows_every_stage(am_binary: str, tmp_path: Path)
     # Alertmanager notifies its receivers in parallel: the webhook and PagerDuty race each
     # other, but both come after Alertmanager accepted the alert.
     accepted, notified, paged = latencies
-    assert accepted <= notified and accepted <= paged, latencies
+    assert accepted <= min(notified, paged), latencies
     assert stages["paged"]["detail"], "who was paged is named"
 
 
