@@ -11,6 +11,7 @@ import asyncio
 from collections.abc import AsyncIterator, Awaitable, Callable
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -203,6 +204,35 @@ async def test_restart_shows_the_last_snapshot_as_restored_until_the_first_poll(
     # The restart itself is not a change: nothing is logged as newly firing.
     firing = await engine.log_entries(kinds=["alert.firing"])
     assert len(firing) == 2
+
+
+async def test_stopping_while_a_poll_is_being_logged_loses_no_entry(
+    rig: Rig, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    rig.standin.put_alerts([alert("DiskFull"), alert("Cpu", "warning")])
+    writing = asyncio.Event()
+    may_write = asyncio.Event()
+    append_many = Store.append_many
+
+    async def slow_append_many(store: Store, entries: Any) -> int:
+        writing.set()
+        await may_write.wait()
+        return await append_many(store, entries)
+
+    monkeypatch.setattr(Store, "append_many", slow_append_many)
+    engine = await rig.engine()
+    await asyncio.wait_for(writing.wait(), 5)
+    stopping = asyncio.create_task(rig.stop(engine))
+    await asyncio.sleep(0.05)  # the stop has cancelled the poll by now
+    may_write.set()
+    await asyncio.wait_for(stopping, 10)
+
+    store = await Store.open(rig.tmp_path / "log.db", clock=rig.clock)
+    try:
+        firing = await store.entries(kinds=["alert.firing"])
+    finally:
+        await store.close()
+    assert sorted(e.data["labels"]["alertname"] for e in firing) == ["Cpu", "DiskFull"]
 
 
 async def test_silence_taken_during_an_outage_is_sent_once_after_a_restart(rig: Rig) -> None:

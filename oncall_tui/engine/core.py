@@ -30,7 +30,7 @@ from oncall_tui.engine.actions import (
 from oncall_tui.engine.alerts import AlertChange, AlertmanagerSource
 from oncall_tui.engine.correlation import Correlator, learn_from_log, learn_routes
 from oncall_tui.engine.intake import WebhookIntake
-from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.loop import PollLoop, to_the_end
 from oncall_tui.engine.opsgenie_part import OpsgeniePart, opsgenie_configured
 from oncall_tui.engine.pagerduty_part import PagerDutyPart, pagerduty_configured
 from oncall_tui.engine.statuspage_episode import DEFAULT_TEMPLATES
@@ -349,6 +349,20 @@ class Engine:
         first = name not in self._alerts.polled
         health_before = dict(self._alerts.health)
         change = await self._alerts.poll_cluster(name)
+        await to_the_end(self._record_poll(health_before, change))
+        # On a first start everything already firing would look new: that is not news.
+        if change and (not first or self._restored_from_log):
+            self._raise_notifications(change)
+        self._publish()
+        if self._statuspage is not None:
+            self._statuspage.on_alerts(self.snapshot)
+        if self._ack is not None:
+            self._ack.on_alerts(self.snapshot)
+        await self._maybe_save_snapshot()
+
+    async def _record_poll(
+        self, health_before: Mapping[str, SourceHealth], change: AlertChange
+    ) -> None:
         await self._log_edges(health_before)
         if len(change.fired) + len(change.resolved) > BULK_CHANGE:
             # A first load of thousands of alerts: show them before the seconds it takes to log
@@ -356,15 +370,6 @@ class Engine:
             self._publish()
         if change:
             await self._log_alert_change(change)
-            # On a first start everything already firing would look new: that is not news.
-            if not first or self._restored_from_log:
-                self._raise_notifications(change)
-        self._publish()
-        if self._statuspage is not None:
-            self._statuspage.on_alerts(self.snapshot)
-        if self._ack is not None:
-            self._ack.on_alerts(self.snapshot)
-        await self._maybe_save_snapshot()
 
     async def _log_edges(self, before: Mapping[str, SourceHealth]) -> None:
         assert self._alerts is not None

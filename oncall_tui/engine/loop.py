@@ -5,10 +5,27 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from oncall_tui.clock import Clock
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
+
+
+async def to_the_end(work: Awaitable[T]) -> T:
+    """Await `work` to its end even if the caller is cancelled meanwhile, then pass that on.
+
+    For the step that records what a poll has already taken in: stopping in the middle of it
+    would keep alerts in the state (and in the snapshot saved at exit) that the log never got.
+    """
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await task
+        raise
 
 
 class PollLoop:
