@@ -138,6 +138,24 @@ async def test_posted_alerts_come_back_as_domain_objects(am: AlertmanagerClient,
     assert disk.ends_at > soon()  # resolve_timeout in the future, since no endsAt was sent
 
 
+async def test_a_second_poll_decodes_only_the_alerts_that_changed(
+    am: AlertmanagerClient, server: AlertmanagerProcess, run: str
+) -> None:
+    await am.post_alerts([alert(run, "Steady", "critical"), alert(run, "Moving", "warning")])
+    mine = [Matcher("run", run)]
+    first = {a.alertname: a for a in await am.alerts(filters=mine)}
+    moved = alert(run, "Moving", "warning")
+    await am.post_alerts([replace(moved, annotations={"summary": "Moving moved on"})])
+
+    second = {a.alertname: a for a in await am.alerts(filters=mine)}
+    assert second["Steady"] is first["Steady"], "unchanged: the object decoded last time"
+    assert second["Moving"] is not first["Moving"]
+    assert second["Moving"].summary == "Moving moved on"
+    async with httpx.AsyncClient(timeout=5.0) as http:
+        fresh = AlertmanagerClient("prod-a", server.url, http, clock=SystemClock(), cluster="prod")
+        assert await fresh.alerts(filters=mine) == list(second.values())
+
+
 async def test_an_alert_sent_with_an_end_in_the_past_is_resolved(
     am: AlertmanagerClient, run: str
 ) -> None:

@@ -1,4 +1,5 @@
-"""Item-by-item decoding of big Alertmanager answers gives exactly what json.loads gives."""
+"""Item-by-item decoding of big Alertmanager answers gives exactly what json.loads gives, and
+reusing the items of the previous answer never hands back an item that changed."""
 
 from __future__ import annotations
 
@@ -9,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oncall_tui.providers.alertmanager import json_array_items
+from oncall_tui.providers.json_items import DecodedItem, decode_array, json_array_items
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 values = st.recursive(
@@ -37,3 +38,88 @@ def test_same_items_as_json_loads(items: list[Any], gaps: list[str]) -> None:
 def test_malformed_or_not_an_array_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - json's own errors are ValueErrors too
         list(json_array_items(text))
+
+
+class Parsed:
+    """What a parser makes of one item: a new object each time, so reuse shows as identity."""
+
+    def __init__(self, item: dict[str, Any]) -> None:
+        self.item = item
+
+    @property
+    def key(self) -> Any:
+        return self.item["id"]
+
+
+def array_text(items: list[dict[str, Any]], gap: str) -> str:
+    return "[" + ("," + gap).join(json.dumps(item, ensure_ascii=False) for item in items) + "]"
+
+
+payloads = st.dictionaries(st.sampled_from(["a", "b", "note"]), values, max_size=3)
+objects = st.lists(
+    st.builds(lambda id_, body: {"id": id_, **body}, st.integers(0, 30), payloads),
+    max_size=12,
+    unique_by=lambda item: item["id"],
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(before=objects, after=objects, shuffled=st.booleans(), gap=spaces)
+def test_only_unchanged_items_are_reused(
+    before: list[dict[str, Any]], after: list[dict[str, Any]], shuffled: bool, gap: str
+) -> None:
+    # `after` shares ids with `before`: some items kept as they were, some changed, some new.
+    kept = {item["id"]: item for item in before}
+    after = [kept.get(item["id"], item) if item["id"] % 2 else item for item in after]
+    if not shuffled:
+        before.sort(key=lambda item: item["id"])
+        after.sort(key=lambda item: item["id"])
+    previous = decode_array(array_text(before, gap), Parsed, key=lambda p: p.key)
+    result = decode_array(array_text(after, gap), Parsed, previous=previous, key=lambda p: p.key)
+
+    assert [item.value.item for item in result] == after
+    old_texts = {id(item.value): item.text for item in previous}
+    for item in result:
+        if id(item.value) in old_texts:
+            assert old_texts[id(item.value)] == item.text, "only an unchanged item is reused"
+    if not shuffled:
+        unchanged = {item.text for item in previous}
+        reused = [item.text for item in result if id(item.value) in old_texts]
+        # In order (as Alertmanager sends them), every unchanged item is reused but the one
+        # right after a removed item, which is decoded to find where the old answer resumes.
+        removed = len({item["id"] for item in before} - {item["id"] for item in after})
+        assert len(reused) >= sum(item.text in unchanged for item in result) - removed
+
+
+def test_a_string_that_looks_like_the_next_item_is_not_mistaken_for_it() -> None:
+    first = {"id": 1, "note": 'x"},{"id":2'}
+    previous = decode_array(array_text([first], ""), Parsed, key=lambda p: p.key)
+    changed = {"id": 1, "note": "x"}
+    result = decode_array(array_text([changed], ""), Parsed, previous=previous, key=lambda p: p.key)
+    assert [item.value.item for item in result] == [changed]
+    assert result[0].value is not previous[0].value
+
+
+def test_a_removed_item_costs_one_decode_not_all_after_it() -> None:
+    items = [{"id": n, "a": n * 10} for n in range(100)]
+    previous = decode_array(array_text(items, ""), Parsed, key=lambda p: p.key)
+    parsed: list[int] = []
+
+    def counting(item: dict[str, Any]) -> Parsed:
+        parsed.append(item["id"])
+        return Parsed(item)
+
+    del items[40]
+    items[70] = {"id": 71, "a": -1}  # changed
+    result = decode_array(array_text(items, ""), counting, previous=previous, key=lambda p: p.key)
+    assert [item.value.item for item in result] == items
+    assert parsed == [41, 71]
+
+
+@pytest.mark.parametrize(
+    "text", ["{}", '[{"id": 1},]', '[{"id": 1} {"id": 2}]', '[{"id": 1}', '[{"id": 1}] x', "["]
+)
+def test_reuse_keeps_the_errors_of_a_malformed_answer(text: str) -> None:
+    previous: list[DecodedItem[Parsed]] = decode_array('[{"id": 1}]', Parsed, key=lambda p: p.key)
+    with pytest.raises(ValueError):  # noqa: PT011 - json's own errors are ValueErrors too
+        decode_array(text, Parsed, previous=previous, key=lambda p: p.key)

@@ -20,9 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
-import json
-import re
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
 from typing import Any, TypeVar
@@ -42,14 +40,13 @@ from oncall_tui.models import (
     SilenceState,
 )
 from oncall_tui.providers.http import ProviderError, send
+from oncall_tui.providers.json_items import DecodedItem, decode_array
 
 API = "/api/v2"
 OFFLOAD_DECODE_BYTES = 256 * 1024  # about 500 alerts
 T = TypeVar("T")
 # Go's zero time.Time; Alertmanager sends it for "no end" in some places.
 _GO_ZERO_YEAR = 1
-_DECODER = json.JSONDecoder()
-_SPACE = re.compile(r"[ \t\n\r]*")
 
 
 @dataclass(frozen=True, slots=True, repr=False)
@@ -156,6 +153,8 @@ class AlertmanagerClient:
         # really down shows as stale soon. Writes are operator actions and try harder.
         self.read_attempts = read_attempts
         self.write_attempts = write_attempts
+        # Each list endpoint's last answer, item by item, so that the next decodes only changes.
+        self._last_items: dict[tuple[str, tuple[tuple[str, str], ...]], Sequence[Any]] = {}
 
     def __repr__(self) -> str:
         return f"AlertmanagerClient(name={self.name!r}, url={self.url!r}, cluster={self.cluster!r})"
@@ -205,31 +204,42 @@ class AlertmanagerClient:
         return self._json(response)
 
     async def _get_list(
-        self, path: str, params: Sequence[tuple[str, str]], what: str, parse: Callable[[Any], T]
+        self,
+        path: str,
+        params: Sequence[tuple[str, str]],
+        what: str,
+        parse: Callable[[Any], T],
+        key: Callable[[T], Hashable] | None = None,
     ) -> list[T]:
+        """A list endpoint's items; with `key`, items unchanged since the last call are reused."""
         response = await self._request("GET", path, params=params)
-
-        def decode() -> list[T]:
+        if key is None:
             return self._parse_list(self._json(response), what, parse)
+        remembered = (path, tuple(params))
+        previous = self._last_items.get(remembered, ())
 
-        if len(response.content) < OFFLOAD_DECODE_BYTES:
-            return decode()
-
-        def decode_items() -> list[T]:
+        def decode() -> list[DecodedItem[T]]:
             try:
-                text = response.content.decode("utf-8")
-                if not text.lstrip(" \t\n\r").startswith("["):
-                    return decode()  # not a list: the usual error
-                return [self._parse_one(item, what, parse) for item in json_array_items(text)]
+                return decode_array(
+                    response.content.decode("utf-8"),
+                    lambda item: self._parse_one(item, what, parse),
+                    previous=previous,
+                    key=key,
+                )
             except ValueError:
+                self._parse_list(self._json(response), what, parse)  # the usual errors first
                 raise ProviderError(
                     self.source, f"answer from {response.url.path} is not JSON", status=None
                 ) from None
 
-        # Thousands of alerts take a few hundred milliseconds to decode: done on the event loop
-        # that would freeze the dashboard, so big answers are decoded in a worker thread, one
-        # item at a time (json.loads would hold the GIL, and so the dashboard, for all of it).
-        return await asyncio.to_thread(decode_items)
+        # A first answer of thousands of alerts takes a few hundred milliseconds to decode:
+        # done on the event loop that would freeze the dashboard, so big answers are decoded in
+        # a worker thread, one item at a time (json.loads would hold the GIL for all of it).
+        items = decode() if len(response.content) < OFFLOAD_DECODE_BYTES else None
+        if items is None:
+            items = await asyncio.to_thread(decode)
+        self._last_items[remembered] = items
+        return [item.value for item in items]
 
     def _json(self, response: httpx.Response) -> Any:
         try:
@@ -255,7 +265,9 @@ class AlertmanagerClient:
         params = _flags(active=active, silenced=silenced, inhibited=inhibited)
         params.append(("unprocessed", _bool(unprocessed)))
         params += _filter_params(filters, receiver)
-        return await self._get_list("/alerts", params, "alerts", self._alert)
+        return await self._get_list(
+            "/alerts", params, "alerts", self._alert, key=lambda alert: alert.fingerprint
+        )
 
     async def alert_groups(
         self,
@@ -282,7 +294,11 @@ class AlertmanagerClient:
     async def silences(self, *, filters: Sequence[Matcher] = ()) -> list[Silence]:
         """GET /silences: every silence this peer knows, expired ones included."""
         return await self._get_list(
-            "/silences", _filter_params(filters, None), "silences", self._silence
+            "/silences",
+            _filter_params(filters, None),
+            "silences",
+            self._silence,
+            key=lambda silence: silence.id,
         )
 
     async def silence(self, silence_id: str) -> Silence:
@@ -379,32 +395,6 @@ class AlertmanagerClient:
 
     def _silence(self, item: Mapping[str, Any]) -> Silence:
         return parse_silence(item, cluster=self.cluster)
-
-
-def json_array_items(text: str) -> Iterator[Any]:
-    """The items of a JSON document that is one array, decoded one at a time.
-
-    Same result as `json.loads(text)` for a valid array (ValueError otherwise), but the standard
-    decoder is called once per item, so that a worker thread decoding 50 MB lets the event loop
-    run between items instead of holding the GIL for the whole document.
-    """
-    pos = _SPACE.match(text, 0).end()  # type: ignore[union-attr]
-    if text[pos : pos + 1] != "[":
-        raise ValueError("not a JSON array")
-    pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-    if text[pos : pos + 1] != "]":
-        while True:
-            item, pos = _DECODER.raw_decode(text, pos)
-            yield item
-            pos = _SPACE.match(text, pos).end()  # type: ignore[union-attr]
-            separator = text[pos : pos + 1]
-            if separator == "]":
-                break
-            if separator != ",":
-                raise ValueError(f"expected ',' or ']' at {pos}")
-            pos = _SPACE.match(text, pos + 1).end()  # type: ignore[union-attr]
-    if _SPACE.match(text, pos + 1).end() != len(text):  # type: ignore[union-attr]
-        raise ValueError("extra data after the JSON array")
 
 
 def parse_alert(item: Mapping[str, Any], *, cluster: str, peer: str = "") -> Alert:
