@@ -17,6 +17,7 @@ from textual.command import CommandList, CommandPalette
 from textual.pilot import Pilot
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher, Input, Static
+from textual.widgets._footer import FooterKey
 from ui_harness import START, Rig, eventually, raw_alert, running_engine
 
 from oncall_tui.engine import ActionRequest
@@ -28,6 +29,7 @@ from oncall_tui.ui.app import OncallApp, make_app
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.details import AlertDetailsScreen
 from oncall_tui.ui.fire_form import FireAlertForm
+from oncall_tui.ui.footer import KeyFooter
 from oncall_tui.ui.header import SourceBar
 from oncall_tui.ui.help import HelpScreen
 from oncall_tui.ui.log_view import LogView
@@ -289,6 +291,32 @@ async def test_ctrl_r_refreshes_now_and_keeps_cursor_and_marks(tmp_path: Path) -
         assert cursor(app) == "Watchdog/"
         marked = table(app).marked_alerts()
         assert [a.alertname for a in marked] == ["HighLatency"]
+
+
+async def test_the_footer_is_rebuilt_only_when_its_keys_change(tmp_path: Path) -> None:
+    async with dashboard(tmp_path) as (app, pilot, rig):
+        footer = app.query_one(KeyFooter)
+        rebuilt: list[int] = []
+        recompose = footer.recompose
+
+        async def counting_recompose() -> None:
+            rebuilt.append(1)
+            await recompose()
+
+        footer.recompose = counting_recompose  # type: ignore[method-assign]
+        rig.standin.put_alerts([raw_alert("Another", "warning", minutes_ago=1, service="x")])
+        await pilot.press("ctrl+r")
+        await eventually(
+            lambda: any(a.alertname == "Another" for a in table(app).model.shown_alerts())
+        )
+        await pilot.press("j", "j")
+        await pilot.pause()
+        assert not rebuilt, "new alerts and cursor moves change no key"
+
+        await pilot.press("space")  # a mark makes escape mean "clear marks": the key appears
+        await pilot.pause()
+        assert rebuilt
+        assert "Clear" in [key.description for key in footer.query(FooterKey)]
 
 
 async def test_question_mark_shows_help_from_live_bindings(tmp_path: Path) -> None:

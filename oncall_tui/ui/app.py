@@ -17,7 +17,7 @@ from textual.app import App, ComposeResult
 from textual.binding import Binding, BindingType
 from textual.message import Message
 from textual.widget import Widget
-from textual.widgets import ContentSwitcher, Footer
+from textual.widgets import ContentSwitcher
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
@@ -34,6 +34,7 @@ from oncall_tui.models import Action, ActionStatus, Alert, Incident, LogEntry, S
 from oncall_tui.ui.alerts import AlertsView
 from oncall_tui.ui.commands import OperatorCommands, catalogue, node_commands
 from oncall_tui.ui.fire_form import FireAlertForm
+from oncall_tui.ui.footer import KeyFooter
 from oncall_tui.ui.header import SourceBar, ViewBar
 from oncall_tui.ui.help import HelpScreen
 from oncall_tui.ui.incident_details import UNACKNOWLEDGED, covers, incidents_raised
@@ -168,7 +169,7 @@ class OncallApp(App[None]):
             yield StatuspageView(self.engine, self.clock, id="statuspage")
             yield SilencesView(self.engine, self.clock, id="silences")
             yield LogView(self.engine, self.clock, id="log")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.config.keys:

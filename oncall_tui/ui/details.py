@@ -16,13 +16,14 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine import Engine
 from oncall_tui.models import Alert
 from oncall_tui.ui.alert_table import severity_class
+from oncall_tui.ui.footer import KeyFooter
 from oncall_tui.ui.pipeline import PipelineScreen, pipeline_section
 from oncall_tui.ui.timefmt import local, relative
 
@@ -144,7 +145,7 @@ class AlertDetailsScreen(Screen[None]):
                 )
             for index, section in enumerate(sections):
                 yield Static(section, classes="details-section", id=f"details-section-{index}")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         self.query_one("#details-body", VerticalScroll).focus()

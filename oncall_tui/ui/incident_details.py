@@ -20,7 +20,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
@@ -33,6 +33,7 @@ from oncall_tui.models import (
     OnCall,
     Snapshot,
 )
+from oncall_tui.ui.footer import KeyFooter
 from oncall_tui.ui.notify import BELL, Notifier, osc9, osc777
 from oncall_tui.ui.timefmt import local, relative
 
@@ -323,7 +324,7 @@ class IncidentDetailsScreen(Screen[None]):
             yield self._section("alerts", alerts_section(incident, alerts, now))
             yield self._section("notes", notes_section(None, "", now))
             yield self._section("log", log_section(None, "", now))
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter()
 
     @staticmethod
     def _section(name: str, body: RenderableType) -> Static:

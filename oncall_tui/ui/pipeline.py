@@ -27,7 +27,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import VerticalScroll
 from textual.screen import Screen
-from textual.widgets import Footer, Static
+from textual.widgets import Static
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
@@ -43,6 +43,7 @@ from oncall_tui.engine.trace import (
     trace_test_alert,
 )
 from oncall_tui.models import Alert, Incident, LogEntry, Snapshot, StatusIncident
+from oncall_tui.ui.footer import KeyFooter
 from oncall_tui.ui.timefmt import local, span
 
 TRACE_TIMEOUT = 60.0
@@ -189,7 +190,7 @@ class TraceScreen(_Scrolling):
         yield Static(trace_heading(self.trace, self.labels), id="trace-heading", markup=False)
         with VerticalScroll(id="trace-body"):
             yield Waterfall(self.trace, id="trace-waterfall")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter()
 
     def on_mount(self) -> None:
         if self.trace is None and self.labels:
@@ -397,7 +398,7 @@ class PipelineScreen(_Scrolling):
         yield Static(title, id="pipeline-title", markup=False)
         with VerticalScroll(id="pipeline-body"):
             yield Static(self._render_chain(), id="pipeline-chain")
-        yield Footer(compact=True, show_command_palette=False)
+        yield KeyFooter()
 
     def _render_chain(self) -> Table:
         chain = alert_chain(self.alert, self.snapshot, self.correlator, self.config)
