@@ -261,7 +261,7 @@ log: {{path: "{workdir / "log.db"}"}}
             {},
         )
         engine = Engine(config, clock=SystemClock(), listen_webhooks=False)
-        app = make_app(config, engine, SystemClock())
+        app = make_app(config, engine, SystemClock(), settle_heap=True)
         UI_WORK.wrap(OncallApp, "_apply_snapshot")
         UI_WORK.wrap(Screen, "_on_timer_update")
         PROBE.after(Screen, "_on_timer_update", PROBE.on_paint)
@@ -325,6 +325,7 @@ log: {{path: "{workdir / "log.db"}"}}
                     if view.filter_input.has_focus:
                         break
                     await asyncio.sleep(0.001)
+                await asyncio.sleep(0.03)  # the operator's pace before the first character too
                 phase = now()
                 for char in FILTER_TEXT:
                     if now() - phase > KEY_PHASE_LIMIT:

@@ -278,7 +278,7 @@ async def _run_dashboard(config: Config, clock: Clock) -> int:
     loop = asyncio.get_running_loop()
     hangups: list[signal.Signals] = []
     try:
-        app = make_app(config, engine, clock)
+        app = make_app(config, engine, clock, settle_heap=True)
         # A closed terminal or a `kill` ends the dashboard the same way as `q`, so the engine
         # saves its snapshot and the sandbox removes what it started.
         for sig in (signal.SIGHUP, signal.SIGTERM):

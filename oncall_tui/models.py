@@ -63,11 +63,12 @@ class Alert:
     generator_url: str = ""
     cluster: str = ""
     seen_by: tuple[str, ...] = ()
+    # Identity across refreshes: the fingerprint within its cluster. Stored, not a property:
+    # the dashboard looks it up for every alert of every snapshot.
+    key: str = field(init=False, repr=False, compare=False)
 
-    @property
-    def key(self) -> str:
-        """Identity across refreshes: the fingerprint within its cluster."""
-        return f"{self.cluster}/{self.fingerprint}"
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "key", f"{self.cluster}/{self.fingerprint}")
 
     @property
     def alertname(self) -> str:

@@ -258,7 +258,9 @@ def _encode(value: Any) -> Any:
             raise ValueError("snapshot holds a naive datetime")
         return value.isoformat()
     if dataclasses.is_dataclass(value) and not isinstance(value, type):
-        return {f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value)}
+        return {
+            f.name: _encode(getattr(value, f.name)) for f in dataclasses.fields(value) if f.init
+        }
     if isinstance(value, Mapping):
         return {str(k): _encode(v) for k, v in value.items()}
     if isinstance(value, list | tuple):
@@ -411,7 +413,7 @@ def _decode_datetime(value: Any) -> datetime:
 
 def _dataclass_decoder(cls: type) -> Decoder:
     hints = _hints(cls)
-    fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(cls)]
+    fields = [(f.name, _decoder(hints[f.name])) for f in dataclasses.fields(cls) if f.init]
 
     def decode_dataclass(value: Any) -> Any:
         if not isinstance(value, dict):

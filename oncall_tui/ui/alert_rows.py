@@ -67,6 +67,14 @@ def _same_row(a: Alert, b: Alert) -> bool:
 
 Order = tuple[int, float, str]
 
+
+def _haystack_of(alert: Alert) -> str:
+    # Same answer as AlertFilter.matches (the needle is in some value), one `in` per alert.
+    return "\x00".join(
+        value.lower() for value in (*alert.labels.values(), *alert.annotations.values())
+    )
+
+
 # Where an alert is counted: shown in its group, counted as hidden by `i`, or filtered out.
 _OUT, _SHOWN, _HIDDEN = 0, 1, 2
 
@@ -186,12 +194,17 @@ class AlertRows:
             return flt.matches(alert)
         haystack = self._haystack.get(key)
         if haystack is None:
-            # Same answer as AlertFilter.matches (the needle is in some value), one `in` per alert.
-            haystack = "\x00".join(
-                value.lower() for value in (*alert.labels.values(), *alert.annotations.values())
-            )
-            self._haystack[key] = haystack
+            haystack = self._haystack[key] = _haystack_of(alert)
         return self._needle in haystack
+
+    def prepare_text_search(self) -> None:
+        """Build what a text filter searches, for every alert, before the first keystroke."""
+        haystack = self._haystack
+        if len(haystack) == len(self._all):
+            return  # built for every alert (it only holds keys of alerts in `_all`)
+        for key, alert in self._all.items():
+            if key not in haystack:
+                haystack[key] = _haystack_of(alert)
 
     def _where(self, key: str, alert: Alert) -> int:
         if alert.state in HIDDEN_STATES and not self.show_suppressed:
@@ -268,27 +281,53 @@ class AlertRows:
     def refilter(self) -> None:
         """Recompute what is shown after the filter or the suppressed toggle changed.
 
-        Each group already holds all its alerts in order, so this filters without sorting.
+        Each group already holds all its alerts in order, so this filters without sorting. Runs
+        on every filter keystroke over every alert: one tight loop, no call per alert for a text
+        filter (its haystacks are built once, see `prepare_text_search`).
         """
-        self._shown = 0
-        self._hidden = 0
+        flt = self._filter
+        needle = self._needle
+        text_only = flt.active and not flt.matchers and "\x00" not in needle
+        if text_only:
+            self.prepare_text_search()
+        haystack = self._haystack
+        everything = not flt.active
+        hidden_states = () if self.show_suppressed else HIDDEN_STATES
+        active_state = AlertState.ACTIVE
         meta = self._meta
+        shown_total = hidden_total = 0
         for group in self._groups.values():
-            group.orders = []
-            group.shown = []
-            group.active = 0
+            orders: list[Order] = []
+            shown: list[Alert] = []
+            active = 0
             for order, alert in zip(group.all_orders, group.all_alerts, strict=True):
                 key = order[2]
-                where = self._where(key, alert)
-                meta[key] = (order, meta[key][1], where)
-                if where == _SHOWN:
-                    group.orders.append(order)
-                    group.shown.append(alert)
-                    if alert.state == AlertState.ACTIVE:
-                        group.active += 1
-                elif where == _HIDDEN:
-                    self._hidden += 1
-            self._shown += len(group.shown)
+                if everything:
+                    match = True
+                elif text_only:
+                    match = needle in haystack[key]
+                else:
+                    match = flt.matches(alert)
+                if not match:
+                    where = _OUT
+                elif alert.state in hidden_states:
+                    where = _HIDDEN
+                    hidden_total += 1
+                else:
+                    where = _SHOWN
+                    orders.append(order)
+                    shown.append(alert)
+                    if alert.state is active_state:
+                        active += 1
+                old = meta[key]
+                if old[2] != where:
+                    meta[key] = (order, old[1], where)
+            group.orders = orders
+            group.shown = shown
+            group.active = active
+            shown_total += len(shown)
+        self._shown = shown_total
+        self._hidden = hidden_total
         self._rows = None
 
     def _build_rows(self) -> None:

@@ -119,7 +119,9 @@ class AlertTable(ScrollView, can_focus=True):
         # Component styles by name, and the content width of the frame being drawn: both cost
         # more to look up than drawing a cached line, and a frame asks for them on every line.
         self._styles: dict[str, Style] = {}
+        # Width and style for the lines of one render pass: each is costly to look up per line.
         self._frame_width: int | None = None
+        self._frame_style: Style | None = None
 
     # -- data --------------------------------------------------------------------------------
 
@@ -293,10 +295,15 @@ class AlertTable(ScrollView, can_focus=True):
 
     def render_lines(self, crop: Region) -> list[Strip]:
         self._frame_width = self.scrollable_content_region.width
+        self._frame_style = self.rich_style
         try:
             return super().render_lines(crop)
         finally:
             self._frame_width = None
+            self._frame_style = None
+
+    def _line_style(self) -> Style:
+        return self._frame_style if self._frame_style is not None else self.rich_style
 
     def render_line(self, y: int) -> Strip:
         width = self._frame_width
@@ -310,14 +317,14 @@ class AlertTable(ScrollView, can_focus=True):
         else:
             index = int(self.scroll_y) + y - 1
             if index >= len(rows):
-                return Strip.blank(width, self.rich_style)
+                return Strip.blank(width, self._line_style())
             row = rows[index]
             if isinstance(row, GroupRow):
                 line = self._group_line(row, width)
             else:
                 return self._cached_alert_strip(row, width)
         segments = list(line.render(self.app.console, end=""))
-        return Strip(segments).adjust_cell_length(width, self.rich_style)
+        return Strip(segments).adjust_cell_length(width, self._line_style())
 
     def _cached_alert_strip(self, alert: Alert, width: int) -> Strip:
         age = span(self.clock.now() - alert.starts_at)
@@ -334,7 +341,7 @@ class AlertTable(ScrollView, can_focus=True):
             return cached[1]
         line = self._alert_line(alert, width)
         strip = Strip(list(line.render(self.app.console, end=""))).adjust_cell_length(
-            width, self.rich_style
+            width, self._line_style()
         )
         self._line_cache[key] = (alert, strip)
         return strip

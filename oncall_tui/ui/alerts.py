@@ -309,6 +309,8 @@ class AlertsView(Widget):
         box = self.filter_input
         box.add_class("-open")
         box.focus()
+        # After the box is drawn: the operator is only starting to type.
+        self.call_after_refresh(self.table.model.prepare_text_search)
 
     def action_clear(self) -> None:
         if self._filtering() or not self.table.marks:

@@ -19,6 +19,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 
+from oncall_tui import heap
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine import ActionRequest, Engine
@@ -148,14 +149,18 @@ class OncallApp(App[None]):
         Binding("q", "quit", "Quit", id="quit", tooltip="Quit the dashboard"),
     ]
 
-    def __init__(self, config: Config, engine: Engine, clock: Clock) -> None:
+    def __init__(
+        self, config: Config, engine: Engine, clock: Clock, *, settle_heap: bool = False
+    ) -> None:
         super().__init__()
+        self._settle_heap = settle_heap
         self.config = config
         self.engine = engine
         self.clock = clock
         self.notifier = Notifier(self, config.notify)
         self.finished_actions: list[Action] = []
         self._unsubscribe: list[object] = []
+        self._loaded = False  # a first snapshot with alerts has been shown
 
     # -- frame -------------------------------------------------------------------------------
 
@@ -181,6 +186,8 @@ class OncallApp(App[None]):
         self.set_interval(1.0, self._tick, name="clock-tick")
         self._focus_view("alerts")
         self._show_view_bar()
+        if self._settle_heap:
+            self.call_after_refresh(heap.settle_startup)  # after the first frame is on screen
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -248,6 +255,9 @@ class OncallApp(App[None]):
             self._apply_snapshot(message.snapshot)
 
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
+        if self._settle_heap and not self._loaded and not snapshot.restored and snapshot.alerts:
+            self._loaded = True
+            self.call_after_refresh(heap.settle_loaded)
         self.query_one(SourceBar).update_snapshot(snapshot)
         self.query_one(AlertsView).update_snapshot(snapshot)
         self.query_one(IncidentsView).update_snapshot(snapshot)
@@ -400,6 +410,12 @@ class OncallApp(App[None]):
         self.push_screen(FireAlertForm(self.config), chosen)
 
 
-def make_app(config: Config, engine: Engine, clock: Clock) -> OncallApp:
-    """Build the dashboard; the caller starts the engine before and stops it after running it."""
-    return OncallApp(config, engine, clock)
+def make_app(
+    config: Config, engine: Engine, clock: Clock, *, settle_heap: bool = False
+) -> OncallApp:
+    """Build the dashboard; the caller starts the engine before and stops it after running it.
+
+    `settle_heap` (the dashboard process, not tests that run many apps in one process): keep
+    the collector's full passes short, see `oncall_tui.heap`.
+    """
+    return OncallApp(config, engine, clock, settle_heap=settle_heap)
