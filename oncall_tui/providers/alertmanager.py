@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 from collections.abc import Callable, Hashable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime
@@ -472,6 +473,12 @@ def parse_time(text: Any) -> datetime:
     """An RFC 3339 time from Alertmanager (Go may send up to 9 fraction digits) as aware UTC."""
     if not isinstance(text, str):
         raise TypeError(f"expected a time string, got {type(text).__name__}")
+    return _parse_time_text(text)
+
+
+# Alerts of one rule evaluation share their end time, and a poll repeats the last poll's times.
+@functools.lru_cache(maxsize=16384)
+def _parse_time_text(text: str) -> datetime:
     moment = datetime.fromisoformat(text)
     if moment.tzinfo is None:
         raise ValueError(f"time without a zone: {text!r}")
@@ -494,6 +501,8 @@ def format_time(moment: datetime) -> str:
 
 
 def _str_map(raw: Any) -> dict[str, str]:
+    if type(raw) is dict and all(type(value) is str for value in raw.values()):
+        return raw  # fresh from the JSON decoder (keys are strings): nothing to convert
     if not isinstance(raw, Mapping):
         raise TypeError("expected an object of strings")
     return {str(k): str(v) for k, v in raw.items()}

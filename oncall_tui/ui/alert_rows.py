@@ -68,6 +68,10 @@ def _same_row(a: Alert, b: Alert) -> bool:
 Order = tuple[int, float, str]
 
 
+def _first(entry: tuple[Order, Alert]) -> Order:
+    return entry[0]
+
+
 def _haystack_of(alert: Alert) -> str:
     # Same answer as AlertFilter.matches (the needle is in some value), one `in` per alert.
     return "\x00".join(
@@ -255,6 +259,9 @@ class AlertRows:
         """
         fresh = {alert.key: alert for alert in alerts}
         old = self._all
+        if not old:
+            self._load(fresh)
+            return set(fresh)
         changed: set[str] = set()
         added = False
         for key, alert in fresh.items():
@@ -277,6 +284,27 @@ class AlertRows:
         if changed:
             self._rows = None
         return changed
+
+    def _load(self, alerts: dict[str, Alert]) -> None:
+        """A first load: every group sorted once, instead of a binary insertion per alert."""
+        members: dict[GroupKey, list[tuple[Order, Alert]]] = {}
+        group_by = self.group_by
+        for key, alert in alerts.items():
+            order = _alert_order(alert)
+            labels = alert.labels
+            gkey = tuple([labels.get(name, "") for name in group_by])
+            self._meta[key] = (order, gkey, _OUT)
+            entries = members.get(gkey)
+            if entries is None:
+                entries = members[gkey] = []
+            entries.append((order, alert))
+        for gkey, entries in members.items():
+            entries.sort(key=_first)
+            group = self._groups[gkey] = _Group()
+            group.all_orders = [order for order, _ in entries]
+            group.all_alerts = [alert for _, alert in entries]
+        self._all = alerts
+        self.refilter()
 
     def refilter(self) -> None:
         """Recompute what is shown after the filter or the suppressed toggle changed.
