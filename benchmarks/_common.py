@@ -83,6 +83,58 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
+class LoopbackPoster:
+    """A minimal HTTP/1.1 keep-alive client for POSTing JSON to our listener over loopback.
+
+    The intake benchmark measures the listener; httpx costs about a millisecond of CPU per
+    request, which on a two-core machine would make the load generator, not the listener, the
+    limit. This one does no more than write a request and read the status line, headers and body.
+    """
+
+    def __init__(self, url: str) -> None:
+        parsed = httpx.URL(url)
+        self.host = parsed.host
+        self.port = parsed.port or 80
+        self.path = parsed.raw_path.decode()
+        self._reader: asyncio.StreamReader | None = None
+        self._writer: asyncio.StreamWriter | None = None
+
+    async def connect(self) -> None:
+        self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
+
+    async def post(self, body: bytes) -> int:
+        """Send one request and read the whole answer; returns the status code."""
+        if self._writer is None:
+            await self.connect()
+        assert self._reader is not None
+        assert self._writer is not None
+        head = (
+            f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        )
+        self._writer.write(head.encode() + body)
+        status_line = await self._reader.readline()
+        status = int(status_line.split()[1])
+        length = 0
+        while True:
+            line = await self._reader.readline()
+            if line in (b"\r\n", b""):
+                break
+            name, _, value = line.partition(b":")
+            if name.strip().lower() == b"content-length":
+                length = int(value)
+        if length:
+            await self._reader.readexactly(length)
+        return status
+
+    async def close(self) -> None:
+        if self._writer is not None:
+            self._writer.close()
+            with contextlib.suppress(OSError):
+                await self._writer.wait_closed()
+            self._writer = None
+
+
 class StallMeter:
     """A 5 ms ticker on the event loop; the longest gap beyond 5 ms is the longest stall."""
 

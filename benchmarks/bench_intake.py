@@ -17,6 +17,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import os
 import signal
 import sqlite3
@@ -27,7 +28,17 @@ from pathlib import Path
 from typing import Any
 
 import httpx
-from _common import alertmanager, am_time, emit, free_port, load_average, ms, now, percentile
+from _common import (
+    LoopbackPoster,
+    alertmanager,
+    am_time,
+    emit,
+    free_port,
+    load_average,
+    ms,
+    now,
+    percentile,
+)
 
 ALERTS_PER_NOTIFICATION = 10
 IN_FLIGHT = 64
@@ -67,24 +78,29 @@ def notification(number: int) -> dict[str, Any]:
     }
 
 
-async def post(http: httpx.AsyncClient, url: str, body: bytes) -> float:
+async def post(client: LoopbackPoster, body: bytes) -> float:
     started = now()
-    response = await http.post(url, content=body, headers={"Content-Type": "application/json"})
-    if response.status_code != 200:
-        raise RuntimeError(f"listener answered {response.status_code}: {response.text[:200]}")
+    status = await client.post(body)
+    if status != 200:
+        raise RuntimeError(f"listener answered {status}")
     return now() - started
 
 
-async def throughput(http: httpx.AsyncClient, url: str, total: int) -> dict[str, float]:
-    bodies = [httpx.Request("POST", url, json=notification(n)).content for n in range(total)]
+def body_of(number: int) -> bytes:
+    return json.dumps(notification(number)).encode()
+
+
+async def throughput(url: str, total: int) -> dict[str, float]:
+    bodies = [body_of(n) for n in range(total)]
     queue = list(reversed(bodies))
 
     async def worker() -> None:
-        # One connection per worker: httpx's pool costs more CPU per request the more
-        # connections it holds, and the load generator must not be what is measured.
-        async with httpx.AsyncClient(timeout=30) as own:
+        client = LoopbackPoster(url)  # one keep-alive connection per worker
+        try:
             while queue:
-                await post(own, url, queue.pop())
+                await post(client, queue.pop())
+        finally:
+            await client.close()
 
     started = now()
     await asyncio.gather(*(worker() for _ in range(IN_FLIGHT)))
@@ -94,29 +110,25 @@ async def throughput(http: httpx.AsyncClient, url: str, total: int) -> dict[str,
 
 async def paced(url: str, rate: float, seconds: float) -> dict[str, Any]:
     count = int(rate * seconds)
-    bodies = [
-        httpx.Request("POST", url, json=notification(100_000 + n)).content for n in range(count)
-    ]
+    bodies = [body_of(100_000 + n) for n in range(count)]
     latencies: list[float] = []
     late: list[float] = []
-    # Small clients of one connection each, taken in turn (see `throughput`); connected first.
-    async with contextlib.AsyncExitStack() as stack:
-        clients = [
-            await stack.enter_async_context(
-                httpx.AsyncClient(timeout=30, limits=httpx.Limits(max_connections=1))
-            )
-            for _ in range(PACED_CONNECTIONS)
-        ]
-        health = url.replace("/webhooks/alertmanager", "/healthz")
-        await asyncio.gather(*(client.get(health) for client in clients))
+    # Connections taken in turn, each opened before the clock starts.
+    clients = [LoopbackPoster(url) for _ in range(PACED_CONNECTIONS)]
+    try:
+        await asyncio.gather(*(client.connect() for client in clients))
         start = now() + 0.05
 
         async def one(n: int) -> None:
             await asyncio.sleep(max(0.0, start + n / rate - now()))
             late.append(now() - (start + n / rate))
-            latencies.append(await post(clients[n % len(clients)], url, bodies[n]))
+            client = clients[n % len(clients)]
+            latencies.append(await post(client, bodies[n]))
 
         await asyncio.gather(*(one(n) for n in range(count)))
+    finally:
+        for client in clients:
+            await client.close()
     return {
         "paced_rate": rate,
         "paced_sent": count,
@@ -175,11 +187,13 @@ async def main(total: int, rate: float, seconds: float) -> dict[str, Any]:
                 )
                 async with httpx.AsyncClient(timeout=30, limits=limits) as http:
                     await wait_healthy(http, base, serve)
-                    await post(http, url, httpx.Request("POST", url, json=notification(0)).content)
+                    first = LoopbackPoster(url)
+                    await post(first, body_of(0))
+                    await first.close()
                     # The steady rate first, on a fresh listener; then the storm.
                     result.update(await paced(url, rate, seconds))
                     cpu_before = cpu_seconds(serve.pid)
-                    result.update(await throughput(http, url, total))
+                    result.update(await throughput(url, total))
                     # What one notification costs the server: its capacity on a core of its own,
                     # whatever the load generator beside it takes.
                     spent = cpu_seconds(serve.pid) - cpu_before
