@@ -14,8 +14,11 @@ import gc
 
 
 def settle_startup() -> None:
-    """After start-up: collect what start-up left behind, then freeze everything alive."""
-    gc.collect()
+    """After start-up: freeze everything alive.
+
+    No collection first: a full pass here would itself stall the first seconds. Whatever
+    start-up garbage sits in a reference cycle at this moment stays, once; it is small.
+    """
     gc.freeze()
 
 

@@ -158,18 +158,29 @@ class Engine:
         if self._started:
             return
         self._started = True
-        if self._store is None:
-            self._store = await Store.open(
-                self.config.log.file, clock=self.clock, secrets=self.config.secrets()
-            )
+        # Building the SSL context takes 50-100 ms: not on the event loop the UI shares, and
+        # while the log opens.
+        http: asyncio.Task[httpx.AsyncClient] | None = None
         if self._http is None:
-            # Building the SSL context takes 50-100 ms: not on the event loop the UI shares.
-            self._http = await asyncio.to_thread(make_http_client)
+            http = asyncio.create_task(asyncio.to_thread(make_http_client))
+        if self._store is None:
+            try:
+                self._store = await Store.open(
+                    self.config.log.file, clock=self.clock, secrets=self.config.secrets()
+                )
+            except BaseException:
+                if http is not None:
+                    await (await http).aclose()
+                raise
+        if http is not None:
+            self._http = await http
+        assert self._http is not None
+        client = self._http
         peers = [
             AlertmanagerClient(
                 am.name,
                 am.url,
-                self._http,
+                client,
                 clock=self.clock,
                 cluster=am.cluster_name,
                 auth=am.auth,
