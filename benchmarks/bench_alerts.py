@@ -297,7 +297,7 @@ log: {{path: "{workdir / "log.db"}"}}
             {},
         )
         engine = Engine(config, clock=SystemClock(), listen_webhooks=False)
-        app = make_app(config, engine, SystemClock(), settle_heap=True)
+        app = make_app(config, engine, SystemClock(), tune_runtime=True)
         UI_WORK.wrap(OncallApp, "_apply_snapshot")
         UI_WORK.wrap(Screen, "_on_timer_update")
         PROBE.after(Screen, "_on_timer_update", PROBE.on_paint)

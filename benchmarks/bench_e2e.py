@@ -86,7 +86,7 @@ notify: {{bell: false, desktop: false}}
                     {},
                 )
                 engine = Engine(config, clock=SystemClock())
-                app = make_app(config, engine, SystemClock(), settle_heap=True)
+                app = make_app(config, engine, SystemClock(), tune_runtime=True)
                 times: list[float] = []
                 async with app.run_test(size=(160, 48)) as pilot:
                     await engine.start()

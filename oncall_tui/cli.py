@@ -278,7 +278,7 @@ async def _run_dashboard(config: Config, clock: Clock) -> int:
     loop = asyncio.get_running_loop()
     hangups: list[signal.Signals] = []
     try:
-        app = make_app(config, engine, clock, settle_heap=True)
+        app = make_app(config, engine, clock, tune_runtime=True)
         # A closed terminal or a `kill` ends the dashboard the same way as `q`, so the engine
         # saves its snapshot and the sandbox removes what it started.
         for sig in (signal.SIGHUP, signal.SIGTERM):
@@ -373,11 +373,13 @@ def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    from oncall_tui import runtime
     from oncall_tui.engine import Engine
 
     config = _load(args)
     _log_to_stderr()
     clock = SystemClock()
+    runtime.favour_the_event_loop()  # webhooks answered while a worker decodes a big poll
 
     async def run() -> int:
         engine = Engine(config, clock=clock, read_only=config.read_only)

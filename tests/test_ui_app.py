@@ -21,7 +21,7 @@ from textual.widgets import ContentSwitcher, Input, Static
 from textual.widgets._footer import FooterKey
 from ui_harness import START, Rig, eventually, raw_alert, running_engine
 
-from oncall_tui import heap
+from oncall_tui import runtime
 from oncall_tui.engine import ActionRequest
 from oncall_tui.models import ActionStatus, AlertState
 from oncall_tui.sandbox.standin import format_time
@@ -323,25 +323,26 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(tmp_path: Path) -
         assert "Clear" in [key.description for key in footer.query(FooterKey)]
 
 
-async def test_the_dashboard_process_settles_its_heap_after_start_and_first_load(
+async def test_the_dashboard_process_tunes_its_runtime_at_start_and_after_the_first_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     settled: list[str] = []
     # Recorded, not done: gc.freeze() in the test process would keep every later test's garbage.
-    monkeypatch.setattr(heap, "settle_startup", lambda: settled.append("startup"))
-    monkeypatch.setattr(heap, "settle_loaded", lambda: settled.append("loaded"))
+    monkeypatch.setattr(runtime, "settle_startup", lambda: settled.append("startup"))
+    monkeypatch.setattr(runtime, "settle_loaded", lambda: settled.append("loaded"))
+    monkeypatch.setattr(runtime, "favour_the_event_loop", lambda: settled.append("switch"))
     async with running_engine(tmp_path) as rig:
-        app = make_app(rig.config, rig.engine, rig.clock, settle_heap=True)
+        app = make_app(rig.config, rig.engine, rig.clock, tune_runtime=True)
         async with app.run_test(size=(120, 40)) as pilot:
             await eventually(lambda: table(app).model.total > 0)
             rig.engine.refresh_now()
             await pilot.pause()
-            await eventually(lambda: len(settled) == 2)
-            assert sorted(settled) == ["loaded", "startup"], "each once"
+            await eventually(lambda: len(settled) == 3)
+            assert sorted(settled) == ["loaded", "startup", "switch"], "each once"
         plain_app = make_app(rig.config, rig.engine, rig.clock)
         async with plain_app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()
-        assert len(settled) == 2, "only when asked"
+        assert len(settled) == 3, "only when asked"
 
 
 async def test_question_mark_shows_help_from_live_bindings(tmp_path: Path) -> None:

@@ -19,7 +19,7 @@ from textual.message import Message
 from textual.widget import Widget
 from textual.widgets import ContentSwitcher
 
-from oncall_tui import heap
+from oncall_tui import runtime
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine import ActionRequest, Engine
@@ -150,10 +150,12 @@ class OncallApp(App[None]):
     ]
 
     def __init__(
-        self, config: Config, engine: Engine, clock: Clock, *, settle_heap: bool = False
+        self, config: Config, engine: Engine, clock: Clock, *, tune_runtime: bool = False
     ) -> None:
         super().__init__()
-        self._settle_heap = settle_heap
+        self._tune_runtime = tune_runtime
+        if tune_runtime:
+            runtime.favour_the_event_loop()
         self.config = config
         self.engine = engine
         self.clock = clock
@@ -186,8 +188,8 @@ class OncallApp(App[None]):
         self.set_interval(1.0, self._tick, name="clock-tick")
         self._focus_view("alerts")
         self._show_view_bar()
-        if self._settle_heap:
-            self.call_after_refresh(heap.settle_startup)  # after the first frame is on screen
+        if self._tune_runtime:
+            self.call_after_refresh(runtime.settle_startup)  # after the first frame is on screen
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -255,9 +257,9 @@ class OncallApp(App[None]):
             self._apply_snapshot(message.snapshot)
 
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
-        if self._settle_heap and not self._loaded and not snapshot.restored and snapshot.alerts:
+        if self._tune_runtime and not self._loaded and not snapshot.restored and snapshot.alerts:
             self._loaded = True
-            self.call_after_refresh(heap.settle_loaded)
+            self.call_after_refresh(runtime.settle_loaded)
         self.query_one(SourceBar).update_snapshot(snapshot)
         self.query_one(AlertsView).update_snapshot(snapshot)
         self.query_one(IncidentsView).update_snapshot(snapshot)
@@ -411,11 +413,11 @@ class OncallApp(App[None]):
 
 
 def make_app(
-    config: Config, engine: Engine, clock: Clock, *, settle_heap: bool = False
+    config: Config, engine: Engine, clock: Clock, *, tune_runtime: bool = False
 ) -> OncallApp:
     """Build the dashboard; the caller starts the engine before and stops it after running it.
 
-    `settle_heap` (the dashboard process, not tests that run many apps in one process): keep
-    the collector's full passes short, see `oncall_tui.heap`.
+    `tune_runtime` (the dashboard process, not tests that run many apps in one process): the
+    process settings that keep the screen responsive, see `oncall_tui.runtime`.
     """
-    return OncallApp(config, engine, clock, settle_heap=settle_heap)
+    return OncallApp(config, engine, clock, tune_runtime=tune_runtime)
