@@ -29,12 +29,8 @@ from oncall_tui.engine.correlation import (
 from oncall_tui.models import Alert, AlertState, Incident, LogEntry
 from oncall_tui.providers.alertmanager import AlertmanagerClient, PostableAlert
 from oncall_tui.store import Store
-from oncall_tui.webhooks import (
-    AlertmanagerNotification,
-    WebhookAlert,
-    WebhookServer,
-    make_webhook_app,
-)
+from oncall_tui.webhook_payloads import AlertmanagerNotification, WebhookAlert
+from oncall_tui.webhooks import WebhookServer, make_webhook_app
 
 __all__ = ["am_binary"]
 

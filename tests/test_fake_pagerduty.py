@@ -18,7 +18,7 @@ from starlette.routing import Route
 
 from oncall_tui.clock import FrozenClock
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
-from oncall_tui.webhooks import verify_pagerduty_signature
+from oncall_tui.webhook_payloads import verify_pagerduty_signature
 
 T0 = datetime(2026, 3, 2, 10, 0, tzinfo=UTC)  # a Monday
 TOKEN = "test-api-token"

@@ -32,15 +32,13 @@ from oncall_tui.clock import SystemClock
 from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.models import LogEntry
 from oncall_tui.store import Store
-from oncall_tui.webhooks import (
-    MAX_BODY,
+from oncall_tui.webhook_payloads import (
     MAX_STRING,
     WebhookRejected,
-    WebhookServer,
-    make_webhook_app,
     parse_alertmanager_notification,
     parse_pagerduty_event,
 )
+from oncall_tui.webhooks import MAX_BODY, WebhookServer, make_webhook_app
 
 AM_TOKEN = "hostile-am-token-0001"
 PD_SECRET = "hostile-pd-secret-0001"

@@ -28,7 +28,8 @@ from oncall_tui.clock import SystemClock
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty
 from oncall_tui.sandbox.runner import Sandbox
-from oncall_tui.webhooks import AlertmanagerNotification, WebhookServer, make_webhook_app
+from oncall_tui.webhook_payloads import AlertmanagerNotification
+from oncall_tui.webhooks import WebhookServer, make_webhook_app
 
 __all__ = ["am_binary"]
 

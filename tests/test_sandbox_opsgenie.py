@@ -21,7 +21,8 @@ from oncall_tui.clock import SystemClock
 from oncall_tui.providers.opsgenie import OpsgenieClient
 from oncall_tui.sandbox.opsgenie_relay import opsgenie_call
 from oncall_tui.sandbox.runner import Sandbox
-from oncall_tui.webhooks import AlertmanagerNotification, WebhookServer, make_webhook_app
+from oncall_tui.webhook_payloads import AlertmanagerNotification
+from oncall_tui.webhooks import WebhookServer, make_webhook_app
 
 
 @dataclass

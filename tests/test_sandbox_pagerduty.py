@@ -14,7 +14,8 @@ from spec_check import SpecValidator, ValidatingTransport
 
 from oncall_tui.sandbox.runner import Sandbox
 from oncall_tui.sandbox.standin_relay import pagerduty_event
-from oncall_tui.webhooks import AlertmanagerNotification, WebhookServer, make_webhook_app
+from oncall_tui.webhook_payloads import AlertmanagerNotification
+from oncall_tui.webhooks import WebhookServer, make_webhook_app
 
 KEY = "k" * 32
 PD_HEADERS = {

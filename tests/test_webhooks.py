@@ -25,14 +25,13 @@ from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.models import LogEntry
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.store import Store
-from oncall_tui.webhooks import (
+from oncall_tui.webhook_payloads import (
     AlertmanagerNotification,
     WebhookRejected,
-    WebhookServer,
-    make_webhook_app,
     parse_alertmanager_notification,
     verify_pagerduty_signature,
 )
+from oncall_tui.webhooks import WebhookServer, make_webhook_app
 
 T0 = datetime(2026, 11, 23, 17, 0, tzinfo=UTC)
 AM_TOKEN = "am-webhook-token-0123"

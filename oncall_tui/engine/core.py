@@ -14,7 +14,7 @@ import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import httpx
 
@@ -60,7 +60,9 @@ from oncall_tui.models import (
 from oncall_tui.providers.alertmanager import AlertmanagerClient
 from oncall_tui.providers.http import ProviderError, make_http_client
 from oncall_tui.store import Store
-from oncall_tui.webhooks import WebhookServer, make_webhook_app
+
+if TYPE_CHECKING:
+    from oncall_tui.webhooks import WebhookServer
 
 log = logging.getLogger(__name__)
 
@@ -257,6 +259,10 @@ class Engine:
         self._publish()
 
     async def _start_listener(self) -> None:
+        # Imported here: the HTTP server stack is not needed until the listener starts, and
+        # the dashboard shows its first frame sooner without it.
+        from oncall_tui.webhooks import WebhookServer, make_webhook_app
+
         hooks = self.config.webhooks
         token = hooks.alertmanager_token.get_secret_value() if hooks.alertmanager_token else None
         pd_secrets: list[str] = []

@@ -8,7 +8,7 @@ from typing import Any
 from oncall_tui.clock import Clock
 from oncall_tui.models import LogEntry
 from oncall_tui.store import Store
-from oncall_tui.webhooks import AlertmanagerNotification
+from oncall_tui.webhook_payloads import AlertmanagerNotification
 
 OnEntry = Callable[[LogEntry], Awaitable[None]]
 

@@ -17,7 +17,7 @@ from textual.app import ComposeResult
 from textual.binding import Binding, BindingType
 from textual.containers import Vertical, VerticalScroll
 from textual.screen import ModalScreen
-from textual.widgets import Markdown, Static
+from textual.widgets import Static
 
 from oncall_tui.models import LogEntry
 from oncall_tui.ui.timefmt import local, relative
@@ -92,6 +92,9 @@ class DocumentScreen(ModalScreen[None]):
         dialog.border_title = self._title
         with dialog:
             with VerticalScroll(id="document-body"):
+                # Imported when first shown: Markdown parsing is not needed for the first frame.
+                from textual.widgets import Markdown
+
                 yield Markdown(self._markdown, id="document")
             hint = f"{self._hint} · esc close" if self._hint else "esc close"
             yield Static(Text(hint), classes="dialog-hint")
