@@ -31,10 +31,6 @@ from oncall_tui.engine.alerts import AlertChange, AlertmanagerSource
 from oncall_tui.engine.correlation import Correlator, learn_from_log, learn_routes
 from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.engine.loop import PollLoop, to_the_end
-from oncall_tui.engine.opsgenie_part import OpsgeniePart, opsgenie_configured
-from oncall_tui.engine.pagerduty_part import PagerDutyPart, pagerduty_configured
-from oncall_tui.engine.statuspage_episode import DEFAULT_TEMPLATES
-from oncall_tui.engine.statuspage_part import StatuspagePart, statuspage_configured
 from oncall_tui.events import (
     ActionChanged,
     AlertsRaised,
@@ -62,6 +58,9 @@ from oncall_tui.providers.http import ProviderError, make_http_client
 from oncall_tui.store import Store
 
 if TYPE_CHECKING:
+    from oncall_tui.engine.opsgenie_part import OpsgeniePart
+    from oncall_tui.engine.pagerduty_part import PagerDutyPart
+    from oncall_tui.engine.statuspage_part import StatuspagePart
     from oncall_tui.webhooks import WebhookServer
 
 log = logging.getLogger(__name__)
@@ -209,17 +208,27 @@ class Engine:
             "emit": self._emit,
             "changed": self._publish,
         }
-        if pagerduty_configured(self.config):
-            self._pagerduty = PagerDutyPart(self.config, **wiring)
-        if opsgenie_configured(self.config):
-            self._opsgenie = OpsgeniePart(self.config, **wiring)
-        if statuspage_configured(self.config):
-            self._statuspage = StatuspagePart(
-                self.config,
-                **wiring,
-                submit=lambda request: self.act(request, actor="automation"),
-                read_only=self.read_only,
-            )
+        # Each part is imported only when configured: fewer modules before the first frame.
+        if self.config.pagerduty is not None:
+            from oncall_tui.engine.pagerduty_part import PagerDutyPart, pagerduty_configured
+
+            if pagerduty_configured(self.config):
+                self._pagerduty = PagerDutyPart(self.config, **wiring)
+        if self.config.opsgenie is not None:
+            from oncall_tui.engine.opsgenie_part import OpsgeniePart, opsgenie_configured
+
+            if opsgenie_configured(self.config):
+                self._opsgenie = OpsgeniePart(self.config, **wiring)
+        if self.config.statuspage is not None:
+            from oncall_tui.engine.statuspage_part import StatuspagePart, statuspage_configured
+
+            if statuspage_configured(self.config):
+                self._statuspage = StatuspagePart(
+                    self.config,
+                    **wiring,
+                    submit=lambda request: self.act(request, actor="automation"),
+                    read_only=self.read_only,
+                )
         restored = await self.store.load_snapshot()
         if restored is not None:
             self._restored_from_log = True
@@ -497,6 +506,8 @@ class Engine:
     def status_templates(self) -> dict[str, str]:
         """Message templates for status updates: the configured ones over the defaults."""
         if self._statuspage is None:
+            from oncall_tui.engine.statuspage_episode import DEFAULT_TEMPLATES
+
             return dict(DEFAULT_TEMPLATES)
         return self._statuspage.templates()
 
