@@ -32,6 +32,7 @@ BUDGET_SIZE = 10_000
 # (figure, label, budget or None, applies at which size: None = every size)
 ALERT_ROWS: list[tuple[str, str, float | None]] = [
     ("first_display_ms", "first display (poll start to painted screen), ms", 300),
+    ("am_answer_ms", "… of which Alertmanager takes to start answering, ms", None),
     ("refresh_ui_ms", "steady refresh, 1% churn: UI work, ms", 30),
     ("refresh_main_cpu_ms", "steady refresh: main-thread CPU (engine + UI), ms", None),
     ("stall_ms", "longest stall while refreshing and typing, ms", 50),
@@ -40,6 +41,11 @@ ALERT_ROWS: list[tuple[str, str, float | None]] = [
     ("key_filter_p95_ms", "key latency filter keystroke while refreshing, p95 ms", 50),
     ("peak_rss_mb", "peak RSS, MB", 250),
     ("fetch_ours_ms", "fetch + decode, ours, ms", None),
+    (
+        "fetch_ours_warm_ms",
+        "fetch + decode, ours, a later poll (unchanged alerts reused), ms",
+        None,
+    ),
     ("fetch_amtool_ms", "fetch + decode, `amtool alert query -o json`, ms", None),
     ("fetch_ratio", "ours / amtool", 1.0),
 ]
