@@ -188,6 +188,17 @@ async def test_oncall_shows_policies_and_opsgenie_schedules(tmp_path: Path) -> N
             assert schedule in shown
         for schedule in {s.schedule for s in snapshot.shifts if s.system == "pagerduty"}:
             assert schedule in shown
+        # Who is on call now: PagerDuty's policies and Opsgenie's schedules each under their
+        # own heading, counted apart in the status line.
+        now_part = plain(view.query_one("#oncall-policies"))
+        pd_part, og_part = now_part.split("Schedules (Opsgenie)")
+        assert "Escalation policies (PagerDuty)" in pd_part
+        og_now = {o.policy for o in snapshot.oncalls if o.system == "opsgenie"}
+        assert og_now
+        assert all(name in og_part and name not in pd_part for name in og_now)
+        pd_now = {o.policy for o in snapshot.oncalls if o.system == "pagerduty"}
+        status = plain(view.query_one("#oncall-status"))
+        assert f"{len(pd_now)} escalation policies · {len(og_now)} Opsgenie schedules" in status
 
 
 # -- snapshots -------------------------------------------------------------------------------

@@ -58,7 +58,7 @@ async def test_each_level_says_who_now_until_when_and_who_next(tmp_path: Path) -
         assert "always" in row(policies, "L3", "Dana Ito")  # a user, not a schedule
         assert row(policies, "L2", "Erin Walsh")
         status = plain(app.query_one("#oncall-status"))
-        assert "2 escalation policies · 3 schedules" in status
+        assert "2 escalation policies · 3 schedules ahead" in status
         assert "you are on call now: Payments L1" in status
 
 

@@ -401,8 +401,10 @@ class IncidentsView(Widget):
             return
         now = self._clock.now()
         body = "\n".join(f"{n}. {describe_incident(i, now)}" for n, i in enumerate(targets, 1))
+        owners = sorted({"Opsgenie" if i.system == "opsgenie" else "PagerDuty" for i in targets})
+        verb = "close them and stop" if len(owners) > 1 else "closes them and stops"
         body += (
-            "\n\nPagerDuty closes them and stops paging; alerts that still fire will "
+            f"\n\n{' and '.join(owners)} {verb} paging; alerts that still fire will "
             "open a new incident."
         )
         requests = [ActionRequest("incident.resolve", i.key) for i in targets]

@@ -167,24 +167,34 @@ def name_width(names: Iterable[str]) -> int:
 
 def _stale(health: SourceHealth, now: datetime) -> str:
     since = health.stale_since or health.last_success
-    return "stale: pagerduty" + (f" since {local(since, now)}" if since else "")
+    return f"stale: {health.name}" + (f" since {local(since, now)}" if since else "")
 
 
 def _day_time(moment: datetime) -> str:
     return to_local(moment).strftime("%a %d %H:%M")
 
 
+# Who is on call comes from PagerDuty's escalation policies and Opsgenie's schedules: each under
+# its own heading, so that an Opsgenie schedule is never read as an escalation policy.
+SECTIONS = (("pagerduty", "Escalation policies (PagerDuty)"), ("opsgenie", "Schedules (Opsgenie)"))
+
+
 def policies_renderable(snapshot: Snapshot, now: datetime, me: OnCallOperator) -> RenderableType:
-    by_policy: dict[str, list[OnCall]] = defaultdict(list)
-    for oncall in snapshot.oncalls:
-        by_policy[oncall.policy].append(oncall)
-    if not by_policy:
-        return Text("No escalation policy reported anyone on call.", style="dim")
+    if not snapshot.oncalls:
+        return Text("No escalation policy or schedule reported anyone on call.", style="dim")
     names = name_width(o.user for o in snapshot.oncalls)
-    parts: list[RenderableType] = [Text("Escalation policies", style="bold underline")]
-    for policy in sorted(by_policy, key=str.lower):
-        parts.append(policy_table(policy, by_policy[policy], now, me, names))
-        parts.append(Text(""))
+    parts: list[RenderableType] = []
+    for system, title in SECTIONS:
+        by_policy: dict[str, list[OnCall]] = defaultdict(list)
+        for oncall in snapshot.oncalls:
+            if oncall.system == system:
+                by_policy[oncall.policy].append(oncall)
+        if not by_policy:
+            continue
+        parts.append(Text(title, style="bold underline"))
+        for policy in sorted(by_policy, key=str.lower):
+            parts.append(policy_table(policy, by_policy[policy], now, me, names))
+            parts.append(Text(""))
     return Group(*parts)
 
 
@@ -277,15 +287,18 @@ class OncallView(Widget):
         )
 
     def _status(self, snapshot: Snapshot | None, now: datetime) -> Text:
-        health = snapshot.health_of("pagerduty") if snapshot else None
+        health = None
+        if snapshot is not None:
+            health = snapshot.health_of("pagerduty") or snapshot.health_of("opsgenie")
         if snapshot is None or not (
             snapshot.restored or snapshot.oncalls or (health and health.last_success)
         ):
-            return Text("Waiting for the first refresh from PagerDuty…")
+            return Text("Waiting for the first refresh…")
         mine = [
             o for o in snapshot.oncalls if covers(o, now) and self._me.is_me(o.user, o.user_email)
         ]
-        policies = {o.policy for o in snapshot.oncalls}
+        policies = {o.policy for o in snapshot.oncalls if o.system == "pagerduty"}
+        opsgenie = {o.policy for o in snapshot.oncalls if o.system == "opsgenie"}
         schedules = {s.schedule for s in snapshot.shifts}
         text = Text()
         # Staleness first: at 80 columns the end of the line may be cut.
@@ -293,11 +306,11 @@ class OncallView(Widget):
             text.append("stale: restored snapshot · ", style="bold yellow")
         elif health is not None and health.reachable is False:
             text.append(_stale(health, now) + " · ", style="bold yellow")
-        text.append(f"{len(policies)} escalation policies · {len(schedules)} schedules")
+        # Then the operator's own status, which matters most; the counts last.
         if mine:
             where = ", ".join(dict.fromkeys(f"{o.policy} L{o.level}" for o in mine))
-            text.append(" · you are on call now: ", style="bold")
-            text.append(where)
+            text.append("you are on call now: ", style="bold")
+            text.append(where + " · ")
         elif self._me.email or self._me.name:
             upcoming = sorted(
                 (
@@ -308,7 +321,12 @@ class OncallView(Widget):
                 key=lambda o: o.start or now,
             )
             if upcoming:
-                text.append(f" · your next shift: {when(upcoming[0].start, now)}")
+                text.append(f"your next shift: {when(upcoming[0].start, now)} · ")
             else:
-                text.append(" · you are not on call")
+                text.append("you are not on call · ")
+        counts = [f"{len(policies)} escalation policies"] if policies or not opsgenie else []
+        if opsgenie:
+            counts.append(f"{len(opsgenie)} Opsgenie schedules")
+        counts.append(f"{len(schedules)} schedules ahead")
+        text.append(" · ".join(counts))
         return text
