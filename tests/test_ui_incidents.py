@@ -160,6 +160,7 @@ async def test_r_resolves_only_after_confirming_with_cancel_first(tmp_path: Path
         assert isinstance(confirm, ConfirmScreen)
         body = plain(confirm.query_one("#confirm-body"))
         assert "#1 [FIRING:2] ServiceDown payment-service" in body
+        assert "PagerDuty closes them and stops paging" in body
         await s.pilot.press("enter")  # Cancel has the focus
         assert not isinstance(s.app.screen, ConfirmScreen)
         assert s.requests() == []

@@ -27,6 +27,7 @@ from ui_harness import START, eventually
 from oncall_tui.models import ActionStatus, Incident
 from oncall_tui.sandbox.fake_opsgenie import FakeOpsgenie
 from oncall_tui.ui.app import OncallApp, make_app
+from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.incidents import IncidentsView
 from oncall_tui.ui.oncall import OncallView
 
@@ -171,6 +172,17 @@ async def test_incidents_lists_both_systems_and_a_acknowledges_in_the_owner(
         assert len(rig.og.received) == 1
         await eventually(lambda: view.actions.get(outage.key) is not None)
         await eventually(lambda: view.actions[outage.key].status == ActionStatus.DONE)
+
+        # `r` on the Opsgenie row names Opsgenie as what closes it; cancelled, nothing sent.
+        await move_to(pilot, view, latency.key)
+        await pilot.press("r")
+        confirm = app.screen
+        assert isinstance(confirm, ConfirmScreen)
+        body = plain(confirm.query_one("#confirm-body"))
+        assert "Opsgenie closes them and stops paging" in body
+        assert "PagerDuty" not in body
+        await pilot.press("escape")
+        assert len(rig.og.received) == 1
 
 
 async def test_oncall_shows_policies_and_opsgenie_schedules(tmp_path: Path) -> None:
