@@ -69,6 +69,10 @@ SNAPSHOT_SAVE_INTERVAL = 30.0
 OUTBOX_RETRY_BASE = 2.0
 OUTBOX_RETRY_MAX = 60.0
 STOP_TIMEOUT = 5.0
+# At most this often (seconds) a poll of one cluster woken by webhooks or ctrl+r: a webhook
+# still shows on screen within about a second, and a storm of hundreds per second costs four
+# polls a second, not hundreds.
+WAKE_GAP = 0.25
 BULK_CHANGE = 500  # alerts fired or resolved in one poll above which the screen comes first
 
 
@@ -247,6 +251,7 @@ class Engine:
                 functools.partial(self._poll_cluster, name),
                 self.config.poll.alerts,
                 self.clock,
+                min_gap=WAKE_GAP,
             )
             self._alert_loops.append(loop)
             self._spawn(loop.run(), f"poll-alertmanager-{name}")

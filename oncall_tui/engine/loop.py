@@ -37,11 +37,17 @@ class PollLoop:
         poll: Callable[[], Awaitable[None]],
         interval: float,
         clock: Clock,
+        *,
+        min_gap: float = 0.0,
     ) -> None:
         self.name = name
         self._poll = poll
         self._interval = interval
         self._clock = clock
+        # Wakes closer together than this (in real seconds, from one poll's start to the next)
+        # are merged into one poll: a storm of webhooks must not turn into a storm of polls.
+        self._min_gap = min_gap
+        self._last_start = float("-inf")
         self._wake = asyncio.Event()
         self.polls = 0
 
@@ -49,8 +55,10 @@ class PollLoop:
         self._wake.set()
 
     async def run(self) -> None:
+        loop = asyncio.get_running_loop()
         while True:
             self._wake.clear()
+            self._last_start = loop.time()
             try:
                 await self._poll()
             except asyncio.CancelledError:
@@ -60,11 +68,15 @@ class PollLoop:
                 # so that one bug cannot end every future refresh.
                 log.exception("poll %s failed unexpectedly", self.name)
             self.polls += 1
-            await self._wait()
+            if await self._wait():
+                early = self._last_start + self._min_gap - loop.time()
+                if early > 0:
+                    await asyncio.sleep(early)  # wakes meanwhile join the next poll
 
-    async def _wait(self) -> None:
+    async def _wait(self) -> bool:
+        """Wait for the interval or a wake; True if woken."""
         if self._wake.is_set():
-            return
+            return True
         sleeper = asyncio.ensure_future(self._clock.sleep(self._interval))
         waker = asyncio.ensure_future(self._wake.wait())
         try:
@@ -74,3 +86,4 @@ class PollLoop:
             # swallow a cancellation of this loop arriving at that moment, and it would never stop.
             sleeper.cancel()
             waker.cancel()
+        return self._wake.is_set()
