@@ -98,12 +98,19 @@ class LoopbackPoster:
         self.path = parsed.raw_path.decode()
         self._reader: asyncio.StreamReader | None = None
         self._writer: asyncio.StreamWriter | None = None
+        # One request at a time on the connection: a later one waits its turn, as with a
+        # one-connection pool.
+        self._turn = asyncio.Lock()
 
     async def connect(self) -> None:
         self._reader, self._writer = await asyncio.open_connection(self.host, self.port)
 
     async def post(self, body: bytes) -> int:
         """Send one request and read the whole answer; returns the status code."""
+        async with self._turn:
+            return await self._exchange(body)
+
+    async def _exchange(self, body: bytes) -> int:
         if self._writer is None:
             await self.connect()
         assert self._reader is not None
