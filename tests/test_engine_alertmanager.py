@@ -4,20 +4,25 @@ loss of one peer."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 from am_harness import am_binary, running_alertmanager, running_cluster, wait_for
 
-from oncall_tui.clock import SystemClock
+from oncall_tui.clock import FrozenClock, SystemClock
 from oncall_tui.config import Config, load_config_text
 from oncall_tui.engine import ActionRequest, Engine
+from oncall_tui.engine.alerts import AlertmanagerSource
 from oncall_tui.models import ActionStatus, SilenceState
 from oncall_tui.providers.alertmanager import AlertmanagerClient, PostableAlert
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml, free_port
+from oncall_tui.sandbox.standin import StandinAlertmanager
 
 pytestmark = pytest.mark.alertmanager
 
@@ -178,3 +183,42 @@ async def test_ha_pair_is_one_cluster_and_survives_losing_a_peer(
             assert [e.data["peer"] for e in downs] == ["prod-b"]
         finally:
             await engine.stop()
+
+
+class HeldTransport(httpx.AsyncBaseTransport):
+    """The stand-in for every host; requests to `held_host` wait until `release` is set."""
+
+    def __init__(self, app: Any, held_host: str) -> None:
+        self._inner = httpx.ASGITransport(app=app)
+        self.held_host = held_host
+        self.release = asyncio.Event()
+
+    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
+        if request.url.host == self.held_host:
+            await self.release.wait()
+        return await self._inner.handle_async_request(request)
+
+
+async def test_a_peer_is_shown_as_answered_only_together_with_its_alerts() -> None:
+    clock = FrozenClock(datetime(2026, 11, 23, 2, 0, tzinfo=UTC))
+    standin = StandinAlertmanager(clock=clock)
+    standin.put_alerts(
+        [{"labels": {"alertname": "DiskFull", "severity": "critical"}, "annotations": {}}]
+    )
+    transport = HeldTransport(standin.app, "peer-b.invalid")
+    async with httpx.AsyncClient(transport=transport) as client:
+        peers = [
+            AlertmanagerClient(name, f"http://{name}.invalid", client, clock=clock, cluster="prod")
+            for name in ("peer-a", "peer-b")
+        ]
+        source = AlertmanagerSource(peers, clock)
+        polling = asyncio.create_task(source.poll_cluster("prod"))
+        for _ in range(50):  # peer-a has answered by now; peer-b is held
+            await asyncio.sleep(0.01)
+        # A snapshot taken now must not show peer-a as just answered over no alerts at all.
+        assert source.health["peer-a"].last_success is None
+        assert source.alerts == []
+        transport.release.set()
+        await asyncio.wait_for(polling, 5)
+        assert source.health["peer-a"].last_success is not None
+        assert [a.alertname for a in source.alerts] == ["DiskFull"]

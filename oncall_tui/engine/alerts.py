@@ -126,8 +126,9 @@ class AlertmanagerSource:
             fetched = await asyncio.gather(*(self._poll_peer(peer) for peer in cluster.peers))
         finally:
             self.polled.add(name)
-        answered = [(peer, data) for peer, data in fetched if data is not None]
+        answered = [(peer, data) for peer, data, _ in fetched if data is not None]
         if not answered:
+            self._mark_all(fetched)
             return AlertChange()
 
         def merge() -> tuple[list[Alert], list[Silence], AlertChange]:
@@ -146,20 +147,28 @@ class AlertmanagerSource:
         alerts, silences, change = (
             merge() if size < OFFLOAD_ALERTS else await asyncio.to_thread(merge)
         )
+        # Health and alerts change together: a snapshot taken in between would show the peer
+        # as just answered over the alerts of before (a first start: "ok" over "All quiet").
+        self._mark_all(fetched)
         cluster.alerts = alerts
         cluster.silences = silences
         return change
 
     async def _poll_peer(
         self, peer: AlertmanagerClient
-    ) -> tuple[str, tuple[list[Alert], list[Silence]] | None]:
+    ) -> tuple[str, tuple[list[Alert], list[Silence]] | None, str]:
+        """(peer, its alerts and silences or None, the error if it failed)."""
         try:
             alerts, silences = await asyncio.gather(peer.alerts(), peer.silences())
         except ProviderError as exc:
-            self._mark(peer.name, error=str(exc))
-            return peer.name, None
-        self._mark(peer.name, error="")
-        return peer.name, (alerts, silences)
+            return peer.name, None, str(exc)
+        return peer.name, (alerts, silences), ""
+
+    def _mark_all(
+        self, fetched: Sequence[tuple[str, tuple[list[Alert], list[Silence]] | None, str]]
+    ) -> None:
+        for name, _, error in fetched:
+            self._mark(name, error=error)
 
     def _mark(self, name: str, *, error: str) -> None:
         now = self._clock.now()
