@@ -95,6 +95,10 @@ class Pipeline:
         await client.post_alerts(
             [PostableAlert(labels=labels, starts_at=now, ends_at=now if resolve else None)]
         )
+        # As the regular poll would (it is 1h here): Alertmanager notifies only what changed
+        # since its last notification, so an alert that resolves and fires again between two of
+        # them (flapping) may bring no webhook at all.
+        self.engine.refresh_now()
 
     async def log(self, *kinds: str, source: str = "automation") -> list[LogEntry]:
         return await self.engine.log_entries(sources=[source], kinds=list(kinds), limit=0)
