@@ -7,7 +7,8 @@ it for 1,000 / 10,000 / 50,000 and tabulates). Measures, in this one process:
   `amtool alert query -o json` on the same Alertmanager (median of 3 each; ratio = ours / amtool);
 - first display: from the engine's start (first poll) to the end of the first screen paint
   after the app applied the snapshot holding every alert;
-- Alertmanager's own share: how long it takes to start answering GET /api/v2/alerts;
+- Alertmanager's own share: how long it takes to start answering GET /api/v2/alerts; and
+  from data arrival (that answer fully received) to the same painted screen;
 - steady refresh with 1% churn (1% new alerts, 1% resolved; the cursor's alert stays): UI work
   = the app's snapshot handler plus Textual's screen paints, median of 3 refreshes; and the main
   thread's CPU over the whole refresh (engine and UI share the event loop), for reference;
@@ -139,11 +140,13 @@ PROBE = KeyProbe()
 
 
 class PaintClock:
-    """When screen paints ended, and when the app last finished applying a snapshot."""
+    """When screen paints ended, when the app last finished applying a snapshot, and when the
+    first answer with every alert arrived from Alertmanager."""
 
     def __init__(self) -> None:
         self.ends: list[float] = []
         self.applied = 0.0
+        self.data_arrived: float | None = None
 
     def stamp(self) -> None:
         self.ends.append(now())
@@ -156,6 +159,19 @@ class PaintClock:
 
 
 PAINTS = PaintClock()
+
+
+def watch_data_arrival(count: int) -> None:
+    """Stamp when the first GET /alerts answer is fully received (before it is decoded)."""
+    original = AlertmanagerClient._request
+
+    async def stamped(self: AlertmanagerClient, method: str, path: str, **kwargs: Any) -> Any:
+        response = await original(self, method, path, **kwargs)
+        if path == "/alerts" and method == "GET" and PAINTS.data_arrived is None:
+            PAINTS.data_arrived = now()
+        return response
+
+    AlertmanagerClient._request = stamped  # type: ignore[method-assign]
 
 
 def send_key(app: OncallApp, key: str, char: str | None) -> None:
@@ -303,6 +319,7 @@ log: {{path: "{workdir / "log.db"}"}}
         PROBE.after(Screen, "_on_timer_update", PROBE.on_paint)
         PROBE.after(Screen, "_on_timer_update", PAINTS.stamp)
         PROBE.after(OncallApp, "_apply_snapshot", PAINTS.stamp_applied)
+        watch_data_arrival(count)
         PROBE.after(AlertTable, "action_cursor_down", PROBE.on_handled)
         PROBE.after(AlertTable, "refilter", PROBE.on_handled)
         snapshots = Snapshots(engine)
@@ -329,6 +346,8 @@ log: {{path: "{workdir / "log.db"}"}}
                 raise RuntimeError("no frame was painted after the first load")
             result["first_poll_ms"] = ms(polled - started)
             result["first_display_ms"] = ms(painted - started)
+            if PAINTS.data_arrived is not None:
+                result["data_to_screen_ms"] = ms(painted - PAINTS.data_arrived)
             await pilot.pause()
             result["first_load_stall_ms"] = ms(await meter.stop())
 

@@ -33,6 +33,7 @@ BUDGET_SIZE = 10_000
 ALERT_ROWS: list[tuple[str, str, float | None]] = [
     ("first_display_ms", "first display (poll start to painted screen), ms", 300),
     ("am_answer_ms", "… of which Alertmanager takes to start answering, ms", None),
+    ("data_to_screen_ms", "data arrival (answer received) to painted screen, ms", 300),
     ("refresh_ui_ms", "steady refresh, 1% churn: UI work, ms", 30),
     ("refresh_main_cpu_ms", "steady refresh: main-thread CPU (engine + UI), ms", None),
     ("stall_ms", "longest stall while refreshing and typing, ms", 50),
