@@ -27,7 +27,6 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
-import orjson
 
 from oncall_tui import config as _config
 from oncall_tui.clock import Clock
@@ -218,19 +217,7 @@ class AlertmanagerClient:
         if key is None:
             return self._parse_list(self._json(response), what, parse)
         remembered = (path, tuple(params))
-        big = len(response.content) >= OFFLOAD_DECODE_BYTES
-        if remembered not in self._last_items:
-            # The first answer: the operator is waiting for the first screen, so it is decoded
-            # whole by orjson (a quarter of the standard decoder's time). That keeps no item
-            # texts, so the next answer is decoded item by item to learn them.
-            values = (
-                await asyncio.to_thread(self._decode_whole, response, what, parse)
-                if big
-                else (self._decode_whole(response, what, parse))
-            )
-            self._last_items[remembered] = ()
-            return values
-        previous = self._last_items[remembered]
+        previous = self._last_items.get(remembered, ())
 
         def decode() -> list[DecodedItem[T]]:
             try:
@@ -246,23 +233,14 @@ class AlertmanagerClient:
                     self.source, f"answer from {response.url.path} is not JSON", status=None
                 ) from None
 
-        # Thousands of alerts take a hundred milliseconds or more to decode: done on the event
-        # loop that would freeze the dashboard, so big answers are decoded in a worker thread,
-        # one item at a time (one call for the whole text would hold the GIL for all of it).
-        items = await asyncio.to_thread(decode) if big else decode()
+        # A first answer of thousands of alerts takes a few hundred milliseconds to decode:
+        # done on the event loop that would freeze the dashboard, so big answers are decoded in
+        # a worker thread, one item at a time (json.loads would hold the GIL for all of it).
+        items = decode() if len(response.content) < OFFLOAD_DECODE_BYTES else None
+        if items is None:
+            items = await asyncio.to_thread(decode)
         self._last_items[remembered] = items
         return [item.value for item in items]
-
-    def _decode_whole(
-        self, response: httpx.Response, what: str, parse: Callable[[Any], T]
-    ) -> list[T]:
-        try:
-            data = orjson.loads(response.content)
-        except orjson.JSONDecodeError:
-            raise ProviderError(
-                self.source, f"answer from {response.url.path} is not JSON", status=None
-            ) from None
-        return self._parse_list(data, what, parse)
 
     def _json(self, response: httpx.Response) -> Any:
         try:
