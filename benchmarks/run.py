@@ -36,6 +36,7 @@ ALERT_ROWS: list[tuple[str, str, float | None]] = [
     ("data_to_screen_ms", "data arrival (answer received) to painted screen, ms", 300),
     ("refresh_ui_ms", "steady refresh, 1% churn: UI work, ms", 30),
     ("refresh_main_cpu_ms", "steady refresh: main-thread CPU (engine + UI), ms", None),
+    ("refresh_stall_ms", "longest stall during the steady refreshes, ms", 50),
     ("stall_ms", "longest stall while refreshing and typing, ms", 50),
     ("first_load_stall_ms", "longest stall during the first load, ms", None),
     ("key_down_p95_ms", "key latency `down` while refreshing, p95 ms", 50),

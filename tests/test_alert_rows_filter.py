@@ -84,3 +84,19 @@ def test_filters_and_refreshes_in_any_order_match_a_plain_filter_and_sort() -> N
         assert model.shown == sum(1 for row in model.rows if isinstance(row, Alert))
         hidden = [a for a in current if a.state in HIDDEN and model.filter.matches(a)]
         assert model.hidden_suppressed == (0 if model.show_suppressed else len(hidden))
+
+
+def test_text_search_is_prepared_in_slices_and_filters_the_same() -> None:
+    rng = random.Random(3)
+    alerts = [make_alert(i, rng) for i in range(25)]
+    model = AlertRows()
+    model.set_alerts(alerts)
+    slices = 0
+    while not model.prepare_text_search(budget=10):
+        slices += 1
+    assert slices == 2  # 10 + 10 + 5
+    assert model.prepare_text_search(budget=10)
+    flt = AlertFilter.parse("host-1")
+    model.filter = flt
+    model.refilter()
+    assert shown(model) == reference(alerts, flt, model.show_suppressed)

@@ -201,14 +201,22 @@ class AlertRows:
             haystack = self._haystack[key] = _haystack_of(alert)
         return self._needle in haystack
 
-    def prepare_text_search(self) -> None:
-        """Build what a text filter searches, for every alert, before the first keystroke."""
+    def prepare_text_search(self, budget: int | None = None) -> bool:
+        """Build what a text filter searches, for every alert, before the first keystroke.
+
+        With `budget`, for at most that many alerts; True once every alert has it.
+        """
         haystack = self._haystack
         if len(haystack) == len(self._all):
-            return  # built for every alert (it only holds keys of alerts in `_all`)
+            return True  # built for every alert (it only holds keys of alerts in `_all`)
+        built = 0
         for key, alert in self._all.items():
             if key not in haystack:
+                if budget is not None and built >= budget:
+                    return False
                 haystack[key] = _haystack_of(alert)
+                built += 1
+        return True
 
     def _where(self, key: str, alert: Alert) -> int:
         if alert.state in HIDDEN_STATES and not self.show_suppressed:
