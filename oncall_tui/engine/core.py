@@ -180,12 +180,11 @@ class Engine:
         if http is not None:
             self._http = await http
         assert self._http is not None
-        client = self._http
         peers = [
             AlertmanagerClient(
                 am.name,
                 am.url,
-                client,
+                self._http,
                 clock=self.clock,
                 cluster=am.cluster_name,
                 auth=am.auth,

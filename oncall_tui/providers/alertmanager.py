@@ -236,9 +236,8 @@ class AlertmanagerClient:
         # A first answer of thousands of alerts takes a few hundred milliseconds to decode:
         # done on the event loop that would freeze the dashboard, so big answers are decoded in
         # a worker thread, one item at a time (json.loads would hold the GIL for all of it).
-        items = decode() if len(response.content) < OFFLOAD_DECODE_BYTES else None
-        if items is None:
-            items = await asyncio.to_thread(decode)
+        big = len(response.content) >= OFFLOAD_DECODE_BYTES
+        items = await asyncio.to_thread(decode) if big else decode()
         self._last_items[remembered] = items
         return [item.value for item in items]
 

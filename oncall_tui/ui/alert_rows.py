@@ -296,11 +296,9 @@ class AlertRows:
     def _load(self, alerts: dict[str, Alert]) -> None:
         """A first load: every group sorted once, instead of a binary insertion per alert."""
         members: dict[GroupKey, list[tuple[Order, Alert]]] = {}
-        group_by = self.group_by
         for key, alert in alerts.items():
             order = _alert_order(alert)
-            labels = alert.labels
-            gkey = tuple([labels.get(name, "") for name in group_by])
+            gkey = self.group_of(alert)
             self._meta[key] = (order, gkey, _OUT)
             entries = members.get(gkey)
             if entries is None:
