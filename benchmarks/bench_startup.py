@@ -5,12 +5,17 @@ alerts in a fresh log, then starts the real dashboard (`python -m oncall_tui --c
 pseudo-terminal of 160x48 and times, from just before the process is spawned, until the terminal
 receives a frame with the snapshot's alert rows (their summaries). The configured Alertmanager
 is a closed loopback port, so every row on that frame came from the saved snapshot. Median of 3.
+
+The package is byte-compiled first, as `scripts/bootstrap` and a regular pip install leave it:
+compiling its modules from source adds about 0.1-0.25 s to a start on this machine, once after
+each change where Python may write its cache, every time where PYTHONDONTWRITEBYTECODE is set.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import compileall
 import contextlib
 import fcntl
 import os
@@ -116,6 +121,9 @@ async def save_snapshot(path: Path, count: int) -> None:
 
 def main(count: int) -> dict[str, Any]:
     result: dict[str, Any] = {"snapshot_alerts": count, "load_before": load_average()}
+    package = Path(__file__).resolve().parent.parent / "oncall_tui"
+    if not compileall.compile_dir(package, quiet=1):
+        raise RuntimeError("byte-compiling the package failed")
     with tempfile.TemporaryDirectory() as tmp:
         workdir = Path(tmp)
         config = workdir / "config.yaml"

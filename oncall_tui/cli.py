@@ -217,7 +217,7 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _describe(exc: BaseException) -> str:
-    from oncall_tui.providers.http import ProviderError
+    from oncall_tui.providers.errors import ProviderError
     from oncall_tui.store import StoreError
 
     if isinstance(exc, ProviderError | StoreError):
@@ -274,10 +274,14 @@ async def _run_dashboard(config: Config, clock: Clock) -> int:
     from oncall_tui.ui.app import make_app
 
     engine = Engine(config, clock=clock, read_only=config.read_only)
-    await engine.start()
     loop = asyncio.get_running_loop()
     hangups: list[signal.Signals] = []
+    starting: asyncio.Task[None] | None = None
     try:
+        # The first frame shows the last known snapshot; the engine starts (HTTP stack, polls,
+        # webhook listener) once that frame is on screen. A log that cannot be opened is
+        # reported before the screen is taken over.
+        await engine.restore()
         app = make_app(config, engine, clock, tune_runtime=True)
         # A closed terminal or a `kill` ends the dashboard the same way as `q`, so the engine
         # saves its snapshot and the sandbox removes what it started.
@@ -285,9 +289,25 @@ async def _run_dashboard(config: Config, clock: Clock) -> int:
             with contextlib.suppress(NotImplementedError, RuntimeError):
                 loop.add_signal_handler(sig, app.exit)
                 hangups.append(sig)
+
+        async def start_when_shown() -> None:
+            await app.first_frame.wait()
+            try:
+                await engine.start()
+            except Exception:
+                app.exit(return_code=EXIT_RUNTIME)
+                raise
+
+        starting = asyncio.create_task(start_when_shown(), name="engine-start")
         await app.run_async()
+        if starting.done() and not starting.cancelled():
+            starting.result()  # the engine failed to start: its error is the exit message
         return app.return_code or 0
     finally:
+        if starting is not None and not starting.done():
+            starting.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await starting
         for sig in hangups:
             loop.remove_signal_handler(sig)
         await engine.stop()

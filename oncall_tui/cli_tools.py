@@ -91,7 +91,8 @@ async def _fire_opsgenie(
 ) -> int:
     """Create the alert in Opsgenie, wait until Opsgenie processed it; print its alias."""
     from oncall_tui.engine.opsgenie import fire_to_opsgenie
-    from oncall_tui.providers.http import ProviderError, make_http_client
+    from oncall_tui.providers.errors import ProviderError
+    from oncall_tui.providers.http import make_http_client
 
     async with make_http_client(timeout=10.0) as http:
         try:
@@ -116,7 +117,8 @@ async def _fire(
     config: Config, labels: dict[str, str], annotations: dict[str, str], clock: Clock
 ) -> int:
     from oncall_tui.providers.alertmanager import AlertmanagerClient, PostableAlert
-    from oncall_tui.providers.http import ProviderError, make_http_client
+    from oncall_tui.providers.errors import ProviderError
+    from oncall_tui.providers.http import make_http_client
 
     alert = PostableAlert(labels=labels, annotations=annotations, starts_at=clock.now())
     sent: list[str] = []
@@ -150,7 +152,8 @@ async def _fire_pagerduty(
     config: Config, labels: dict[str, str], annotations: dict[str, str], clock: Clock
 ) -> int:
     """Trigger the alert straight through PagerDuty's Events API; print its dedup_key."""
-    from oncall_tui.providers.http import ProviderError, make_http_client
+    from oncall_tui.providers.errors import ProviderError
+    from oncall_tui.providers.http import make_http_client
     from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient, event_severity
 
     pagerduty = config.pagerduty
@@ -259,7 +262,8 @@ def cmd_check_config(args: argparse.Namespace) -> int:
 
 async def _connect(config: Config, clock: Clock) -> int:
     from oncall_tui.providers.alertmanager import AlertmanagerClient
-    from oncall_tui.providers.http import ProviderError, make_http_client
+    from oncall_tui.providers.errors import ProviderError
+    from oncall_tui.providers.http import make_http_client
 
     async with make_http_client(timeout=5.0) as http:
 

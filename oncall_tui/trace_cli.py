@@ -17,14 +17,14 @@ from typing import TextIO
 from oncall_tui.clock import Clock, SystemClock
 from oncall_tui.config import Config
 from oncall_tui.engine.intake import WebhookIntake
-from oncall_tui.engine.trace import (
+from oncall_tui.engine.trace import Tracer
+from oncall_tui.engine.trace_result import (
     BROKEN,
     OK,
     SKIPPED,
     WAITING,
     Stage,
     Trace,
-    Tracer,
     trace_data,
     trace_summary,
 )

@@ -51,7 +51,7 @@ from oncall_tui.providers.alertmanager import (
     AlertmanagerClient,
     PostableAlert,
 )
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.sandbox.alertmanager_process import (
     AlertmanagerProcess,
     AlertmanagerStartError,

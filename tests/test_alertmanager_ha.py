@@ -22,18 +22,17 @@ from am_harness import FastClock, am_binary, running_cluster, soon, wait_for
 
 from oncall_tui.clock import SystemClock
 from oncall_tui.engine.alerts import AlertmanagerSource
+from oncall_tui.engine.cluster_merge import merge_cluster_alerts, merge_cluster_silences
 from oncall_tui.models import Alert, AlertState, Matcher, Silence, SilenceState
 from oncall_tui.providers.alertmanager import (
     AlertmanagerClient,
     PostableAlert,
     format_time,
-    merge_cluster_alerts,
-    merge_cluster_silences,
     parse_alert,
     parse_optional_time,
     parse_time,
 )
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.sandbox.alertmanager_process import AlertmanagerProcess, alertmanager_config_yaml
 
 __all__ = ["am_binary"]  # a fixture, imported so that pytest sees it here

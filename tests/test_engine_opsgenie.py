@@ -31,7 +31,7 @@ from oncall_tui.engine.opsgenie import (
 from oncall_tui.engine.opsgenie_part import OpsgeniePart, opsgenie_configured
 from oncall_tui.events import EngineEvent, IncidentsRaised
 from oncall_tui.models import Incident, LogEntry, Snapshot
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.opsgenie import RequestPending
 from oncall_tui.sandbox.fake_opsgenie import FakeOpsgenie
 from oncall_tui.store import Store

@@ -29,7 +29,7 @@ from oncall_tui.engine.pagerduty import (
 from oncall_tui.engine.pagerduty_part import PagerDutyPart
 from oncall_tui.events import EngineEvent, IncidentsRaised
 from oncall_tui.models import Incident, LogEntry, Snapshot
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty

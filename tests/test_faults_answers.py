@@ -27,7 +27,7 @@ from oncall_tui.clock import SystemClock
 from oncall_tui.config import load_config_text
 from oncall_tui.engine import Engine
 from oncall_tui.providers.alertmanager import AlertmanagerClient
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.opsgenie import OpsgenieClient
 from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient

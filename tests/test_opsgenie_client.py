@@ -17,7 +17,7 @@ import pytest
 from spec_check_swagger import SwaggerSpecValidator, ValidatingTransport
 
 from oncall_tui.clock import FrozenClock
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.opsgenie import (
     EU_API_URL,
     OpsgenieClient,

@@ -22,7 +22,7 @@ import pytest
 from spec_check import SpecValidator, ValidatingTransport
 
 from oncall_tui.clock import FrozenClock
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.pagerduty import (
     ALREADY_ACKNOWLEDGED,
     ALREADY_RESOLVED,

@@ -21,7 +21,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from oncall_tui.clock import FrozenClock
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.pagerduty_events import (
     PagerDutyEventsClient,
     enqueue_url,

@@ -25,7 +25,7 @@ from starlette.routing import Route
 
 from oncall_tui.clock import FrozenClock
 from oncall_tui.models import Incident, OnCall
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.pagerduty import (
     ALREADY_ACKNOWLEDGED,
     EscalationRuleInfo,

@@ -18,7 +18,7 @@ from spec_check import SpecValidator, ValidatingTransport
 
 from oncall_tui.clock import FrozenClock
 from oncall_tui.models import Component, StatusIncident
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.statuspage import StatuspageClient
 from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
 

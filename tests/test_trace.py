@@ -21,7 +21,7 @@ from oncall_tui.clock import SystemClock
 from oncall_tui.config import Config, validate_config
 from oncall_tui.engine import Engine
 from oncall_tui.engine.correlation import group_dedup_key
-from oncall_tui.engine.trace import OK, SKIPPED
+from oncall_tui.engine.trace_result import OK, SKIPPED
 from oncall_tui.engine.trace_routing import failed_requests, routing_of
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml
 from oncall_tui.sandbox.fake_pagerduty import FakePagerDuty

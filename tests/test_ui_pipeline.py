@@ -24,7 +24,7 @@ from textual.widgets import Static
 from oncall_tui.clock import FrozenClock, SystemClock
 from oncall_tui.config import Config, validate_config
 from oncall_tui.engine.correlation import Correlator, group_dedup_key
-from oncall_tui.engine.trace import BROKEN, OK, SKIPPED, Stage, Trace
+from oncall_tui.engine.trace_result import BROKEN, OK, SKIPPED, Stage, Trace
 from oncall_tui.models import Alert, AlertState, Incident, Snapshot, StatusIncident
 from oncall_tui.store import Store
 from oncall_tui.trace_cli import own_listener

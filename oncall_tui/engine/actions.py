@@ -12,13 +12,15 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from oncall_tui.clock import Clock
 from oncall_tui.matchers import MatcherSyntaxError, parse_matchers
 from oncall_tui.models import Silence, SilenceState
-from oncall_tui.providers.alertmanager import AlertmanagerClient, PostableAlert
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    from oncall_tui.providers.alertmanager import AlertmanagerClient
 
 SILENCE_CREATE = "silence.create"
 SILENCE_EXPIRE = "silence.expire"
@@ -200,6 +202,9 @@ class AlertmanagerActions:
             raise ActionRejected("a test alert needs an alertname label")
         annotations = {str(k): str(v) for k, v in dict(params.get("annotations", {})).items()}
         cluster = str(params.get("cluster") or request.target)
+        # Imported here: the HTTP stack loads after the dashboard's first frame (engine/core.py).
+        from oncall_tui.providers.alertmanager import PostableAlert
+
         alert = PostableAlert(labels=labels, annotations=annotations, starts_at=self._clock.now())
         sent: list[str] = []
         errors: list[str] = []

@@ -10,15 +10,15 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
+from typing import TYPE_CHECKING
 
 from oncall_tui.clock import Clock
+from oncall_tui.engine.cluster_merge import merge_cluster_alerts, merge_cluster_silences
 from oncall_tui.models import Alert, Silence, SourceHealth
-from oncall_tui.providers.alertmanager import (
-    AlertmanagerClient,
-    merge_cluster_alerts,
-    merge_cluster_silences,
-)
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
+
+if TYPE_CHECKING:
+    from oncall_tui.providers.alertmanager import AlertmanagerClient
 
 OFFLOAD_ALERTS = 1000
 

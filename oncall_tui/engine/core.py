@@ -16,8 +16,6 @@ from dataclasses import replace
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any, Protocol
 
-import httpx
-
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine.ack_silences import AckSilences
@@ -53,11 +51,12 @@ from oncall_tui.models import (
     SourceHealth,
     meets_severity,
 )
-from oncall_tui.providers.alertmanager import AlertmanagerClient
-from oncall_tui.providers.http import ProviderError, make_http_client
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.store import Store
 
 if TYPE_CHECKING:
+    import httpx
+
     from oncall_tui.engine.opsgenie_part import OpsgeniePart
     from oncall_tui.engine.pagerduty_part import PagerDutyPart
     from oncall_tui.engine.statuspage_part import StatuspagePart
@@ -118,6 +117,9 @@ class Engine:
         self._outbox_wake = asyncio.Event()
         self._in_flight: set[str] = set()
         self._started = False
+        self._restore_done = False
+        self._wired = asyncio.Event()  # start() has built the clients that actions need
+        self._restored: Snapshot | None = None  # read by restore(), handed to the parts by start()
         self.snapshot = Snapshot(taken_at=clock.now())
         self._alerts: AlertmanagerSource | None = None
         self._alert_loops: list[PollLoop] = []
@@ -159,24 +161,46 @@ class Engine:
     def webhook_address(self) -> str | None:
         return self._server.address if self._server is not None else None
 
+    async def restore(self) -> None:
+        """Open the log and hand listeners the last known snapshot, marked as restored.
+
+        Nothing is contacted and the HTTP stack is not imported: the dashboard calls this
+        before its first frame, and `start()` once that frame is on screen. `start()` alone
+        does both.
+        """
+        if self._store is None:
+            self._store = await Store.open(
+                self.config.log.file, clock=self.clock, secrets=self.config.secrets()
+            )
+        if self._restore_done:
+            return
+        self._restore_done = True
+        restored = await self.store.load_snapshot()
+        if restored is not None:
+            self._restored_from_log = True
+            self._restored = restored
+            self.snapshot = replace(restored, restored=True)
+            self._emit(SnapshotChanged(self.snapshot))
+
     async def start(self) -> None:
         if self._started:
             return
         self._started = True
+        # Imported here, not with the engine: the dashboard draws its first frame without them.
+        from oncall_tui.providers.alertmanager import AlertmanagerClient
+        from oncall_tui.providers.http import make_http_client
+
         # Building the SSL context takes 50-100 ms: not on the event loop the UI shares, and
         # while the log opens.
         http: asyncio.Task[httpx.AsyncClient] | None = None
         if self._http is None:
             http = asyncio.create_task(asyncio.to_thread(make_http_client))
-        if self._store is None:
-            try:
-                self._store = await Store.open(
-                    self.config.log.file, clock=self.clock, secrets=self.config.secrets()
-                )
-            except BaseException:
-                if http is not None:
-                    await (await http).aclose()
-                raise
+        try:
+            await self.restore()
+        except BaseException:
+            if http is not None:
+                await (await http).aclose()
+            raise
         if http is not None:
             self._http = await http
         assert self._http is not None
@@ -232,15 +256,13 @@ class Engine:
                     submit=lambda request: self.act(request, actor="automation"),
                     read_only=self.read_only,
                 )
-        restored = await self.store.load_snapshot()
+        self._wired.set()
+        restored, self._restored = self._restored, None
         if restored is not None:
-            self._restored_from_log = True
             for part in self._parts:
                 part.restore(restored)
             self._alerts.restore(restored.alerts, restored.silences)
             self._alerts.restore_health(restored.health)
-            self.snapshot = replace(restored, restored=True)
-            self._emit(SnapshotChanged(self.snapshot))
         if self._listen_webhooks:
             await self._start_listener()
         # One loop per cluster, so that a slow or hung cluster never delays the others.
@@ -348,6 +370,8 @@ class Engine:
             await self._http.aclose()
             self._http = None
         self._started = False
+        self._restore_done = False
+        self._wired.clear()
 
     async def run(self) -> None:
         """Start, then keep running until cancelled; always stops cleanly."""
@@ -570,6 +594,9 @@ class Engine:
             data={"action_id": action.id, "params": dict(request.params)},
         )
         self._emit(ActionChanged(action))
+        # The dashboard takes keys from its first frame, shortly before the engine has started;
+        # the action is in the outbox already, so it is not lost if the start never completes.
+        await self._wired.wait()
         return await self._attempt(action)
 
     async def _attempt(self, action: Action) -> Action:

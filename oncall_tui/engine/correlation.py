@@ -40,7 +40,7 @@ import yaml
 
 from oncall_tui.matchers import MatcherSyntaxError, matches_all, parse_matchers
 from oncall_tui.models import Alert, AlertmanagerStatus, Incident, LogEntry, Matcher
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.webhook_payloads import AlertmanagerNotification
 
 MAX_FINGERPRINTS = 50_000

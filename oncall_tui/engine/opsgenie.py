@@ -39,7 +39,7 @@ from oncall_tui.models import (
     SourceHealth,
     meets_severity,
 )
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.opsgenie import (
     ACTION_SOURCE,
     EscalationInfo,

@@ -31,7 +31,7 @@ from oncall_tui.engine.opsgenie import (
     alert_body,
 )
 from oncall_tui.models import Incident, IncidentNote
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.opsgenie import EscalationInfo, RequestStatus
 from oncall_tui.store import Store
 

@@ -36,7 +36,7 @@ from oncall_tui.models import (
     Snapshot,
     SourceHealth,
 )
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.pagerduty import (
     ALREADY_ACKNOWLEDGED,
     ALREADY_RESOLVED,

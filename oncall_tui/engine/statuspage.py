@@ -26,7 +26,7 @@ from typing import Any
 from oncall_tui.clock import Clock
 from oncall_tui.engine.actions import ActionRejected, ActionRequest, Outcome
 from oncall_tui.models import Component, Snapshot, SourceHealth, StatusIncident
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.statuspage import (
     COMPONENT_STATUSES,
     IMPACTS,

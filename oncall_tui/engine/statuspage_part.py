@@ -35,7 +35,7 @@ from oncall_tui.engine.statuspage_automation import ACTOR, LOG_SOURCE, Statuspag
 from oncall_tui.engine.statuspage_episode import templates_of
 from oncall_tui.events import EngineEvent, LogAppended
 from oncall_tui.models import Action, LogEntry, Snapshot
-from oncall_tui.providers.http import ProviderError
+from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.statuspage import StatuspageClient
 from oncall_tui.store import Store
 

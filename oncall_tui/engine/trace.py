@@ -24,22 +24,33 @@ Network errors while watching are remembered as the stage's cause, never raised.
 
 from __future__ import annotations
 
-import secrets
-from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Callable, Mapping
+from dataclasses import replace
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 import httpx
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine.correlation import RouteConfigError, group_dedup_key
+from oncall_tui.engine.trace_result import (
+    BROKEN,
+    OK,
+    SKIPPED,
+    STAGES,
+    WAITING,
+    LogReader,
+    Stage,
+    Trace,
+    new_trace_id,
+)
 from oncall_tui.engine.trace_routing import PAGING, Routing, failed_requests, routing_of
 from oncall_tui.matchers import matches_all
-from oncall_tui.models import Incident, LogEntry, Matcher
+from oncall_tui.models import Incident, Matcher
 from oncall_tui.providers.alertmanager import AlertmanagerAuth, AlertmanagerClient, PostableAlert
-from oncall_tui.providers.http import ProviderError, make_http_client
+from oncall_tui.providers.errors import ProviderError
+from oncall_tui.providers.http import make_http_client
 from oncall_tui.providers.opsgenie import OpsgenieClient
 from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.statuspage import StatuspageClient
@@ -47,74 +58,6 @@ from oncall_tui.providers.statuspage import StatuspageClient
 TRACE_LABEL = "trace_id"
 POLL_INTERVAL = 0.25
 JOIN_SLACK = 2.0
-STAGES = ("accepted", "routed", "notified", "pagerduty", "paged", "opsgenie", "statuspage")
-TITLES = {
-    "accepted": "accepted by Alertmanager",
-    "routed": "routed",
-    "notified": "notification received",
-    "pagerduty": "PagerDuty incident",
-    "paged": "paged",
-    "opsgenie": "Opsgenie alert",
-    "statuspage": "Statuspage incident",
-}
-OK, BROKEN, SKIPPED, WAITING = "ok", "broken", "skipped", "waiting"
-
-
-@dataclass(frozen=True, slots=True)
-class Stage:
-    """One stage of a trace: `status` ok / broken / skipped / waiting."""
-
-    name: str
-    status: str = WAITING
-    at: datetime | None = None
-    latency: float | None = None  # seconds since the alert was fired
-    detail: str = ""
-    cause: str = ""  # for a broken stage: the likely reason
-
-    @property
-    def title(self) -> str:
-        return TITLES.get(self.name, self.name)
-
-
-@dataclass(frozen=True, slots=True)
-class Trace:
-    trace_id: str
-    labels: Mapping[str, str]
-    fired_at: datetime
-    stages: tuple[Stage, ...]
-    group_key: str = ""
-    finished: bool = False
-
-    @property
-    def dedup_key(self) -> str:
-        return group_dedup_key(self.group_key) if self.group_key else ""
-
-    @property
-    def ok(self) -> bool:
-        return self.finished and not self.broken
-
-    @property
-    def broken(self) -> list[Stage]:
-        return [s for s in self.stages if s.status == BROKEN]
-
-    def stage(self, name: str) -> Stage:
-        return next(s for s in self.stages if s.name == name)
-
-
-class LogReader(Protocol):
-    async def entries(
-        self,
-        *,
-        since: datetime | None = None,
-        sources: Sequence[str] = (),
-        kinds: Sequence[str] = (),
-        limit: int = 1000,
-        newest_first: bool = True,
-    ) -> list[LogEntry]: ...
-
-
-def new_trace_id() -> str:
-    return secrets.token_hex(4)
 
 
 class Tracer:
@@ -490,33 +433,3 @@ async def trace_test_alert(
     async with make_http_client(timeout=10.0) as http:
         tracer = Tracer(config, http=http, clock=clock, log=log, on_update=on_update)
         return await tracer.run(labels, annotations, within=within)
-
-
-def trace_summary(trace: Trace) -> str:
-    if trace.ok:
-        done = [s.latency for s in trace.stages if s.status == OK and s.latency is not None]
-        total = f" in {max(done):.2f}s" if done else ""
-        return f"pipeline OK{total} (trace_id {trace.trace_id})"
-    names = ", ".join(s.name for s in trace.broken)
-    return f"pipeline BROKEN at {names} (trace_id {trace.trace_id})"
-
-
-def trace_data(trace: Trace) -> dict[str, Any]:
-    """The trace as plain data for the log (`trace.passed` / `trace.broken` entries)."""
-    return {
-        "trace_id": trace.trace_id,
-        "labels": dict(trace.labels),
-        "fired_at": trace.fired_at.isoformat(),
-        "group_key": trace.group_key,
-        "stages": [
-            {
-                "name": s.name,
-                "status": s.status,
-                "at": s.at.isoformat() if s.at else None,
-                "latency": s.latency,
-                "detail": s.detail,
-                "cause": s.cause,
-            }
-            for s in trace.stages
-        ],
-    }

@@ -1,10 +1,9 @@
-"""Client for Prometheus Alertmanager API v2 (as of 0.25), and the merging of HA peers.
+"""Client for Prometheus Alertmanager API v2 (as of 0.25).
 
 `AlertmanagerClient` talks to one Alertmanager peer and returns domain objects (Alert,
 AlertGroup, Silence, AlertmanagerStatus), never raw JSON. The peers of one HA cluster gossip
 silences but not alerts (every client posts alerts to every peer, as Prometheus does), so the
-engine polls every peer and merges their answers with `merge_cluster_alerts` and
-`merge_cluster_silences`.
+engine polls every peer and merges their answers (oncall_tui/engine/cluster_merge.py).
 
 Behaviour of the real 0.25 binary that callers rely on (checked by tests/test_alertmanager_*):
 
@@ -22,7 +21,7 @@ import asyncio
 import base64
 import functools
 from collections.abc import Callable, Hashable, Mapping, Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, TypeVar
 
@@ -40,7 +39,8 @@ from oncall_tui.models import (
     Silence,
     SilenceState,
 )
-from oncall_tui.providers.http import ProviderError, send
+from oncall_tui.providers.errors import ProviderError
+from oncall_tui.providers.http import send
 from oncall_tui.providers.json_items import DecodedItem, decode_array
 
 API = "/api/v2"
@@ -555,47 +555,3 @@ def _silence_body(
 
 def _says_not_found(response: httpx.Response) -> bool:
     return response.status_code == 500 and b"not found" in response.content.lower()
-
-
-def merge_cluster_alerts(per_peer: Sequence[tuple[str, Sequence[Alert]]]) -> list[Alert]:
-    """Merge the alerts that the peers of one cluster report into one list.
-
-    Deduplicated by fingerprint; `seen_by` names every peer that reported the alert, in the
-    order given. Where peers disagree (e.g. a silence has not reached one of them yet), the
-    most recently updated copy wins; on a tie the first peer's copy. A peer that is down is
-    simply left out (or given with no alerts) and contributes nothing.
-    """
-    chosen: dict[str, Alert] = {}
-    seen: dict[str, list[str]] = {}
-    for peer, alerts in per_peer:
-        for alert in alerts:
-            key = alert.fingerprint
-            peers = seen.setdefault(key, [])
-            if peer not in peers:
-                peers.append(peer)
-            current = chosen.get(key)
-            if current is None or alert.updated_at > current.updated_at:
-                chosen[key] = alert
-    return [_with_seen_by(alert, tuple(seen[key])) for key, alert in chosen.items()]
-
-
-def _with_seen_by(alert: Alert, seen_by: tuple[str, ...]) -> Alert:
-    # Most alerts already say who saw them (one peer, or the same set as last time): copying
-    # 10,000 frozen dataclasses for nothing is most of a refresh's cost.
-    return alert if alert.seen_by == seen_by else replace(alert, seen_by=seen_by)
-
-
-def merge_cluster_silences(per_peer: Sequence[tuple[str, Sequence[Silence]]]) -> list[Silence]:
-    """Merge the silences of one cluster's peers: one per id, the most recently updated copy.
-
-    Peers gossip silences, so they normally agree; right after a change one peer may still hold
-    the older version, which the newer `updatedAt` replaces. A copy without `updatedAt` loses.
-    """
-    chosen: dict[str, Silence] = {}
-    oldest = datetime.min.replace(tzinfo=UTC)
-    for _peer, silences in per_peer:
-        for silence in silences:
-            current = chosen.get(silence.id)
-            if current is None or (silence.updated_at or oldest) > (current.updated_at or oldest):
-                chosen[silence.id] = silence
-    return list(chosen.values())

@@ -39,7 +39,8 @@ import httpx
 
 from oncall_tui.clock import Clock
 from oncall_tui.models import Incident, IncidentNote, OnCall, Shift
-from oncall_tui.providers.http import ProviderError, send
+from oncall_tui.providers.errors import ProviderError
+from oncall_tui.providers.http import send
 from oncall_tui.providers.opsgenie_parse import (
     SOURCE,
     EscalationInfo,

@@ -23,7 +23,8 @@ from typing import Any
 import httpx
 
 from oncall_tui.clock import Clock
-from oncall_tui.providers.http import ProviderError, send
+from oncall_tui.providers.errors import ProviderError
+from oncall_tui.providers.http import send
 from oncall_tui.providers.pagerduty import format_time
 
 SOURCE = "pagerduty events"

@@ -29,7 +29,8 @@ import httpx
 
 from oncall_tui.clock import Clock
 from oncall_tui.models import Component, StatusIncident
-from oncall_tui.providers.http import ProviderError, send
+from oncall_tui.providers.errors import ProviderError
+from oncall_tui.providers.http import send
 
 SOURCE = "statuspage"
 PER_PAGE = 100

@@ -8,6 +8,7 @@ loop) and turns them into messages, so a slow paint only ever renders the newest
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from pathlib import Path, PurePath
 from typing import ClassVar
@@ -163,6 +164,8 @@ class OncallApp(App[None]):
         self.finished_actions: list[Action] = []
         self._unsubscribe: list[object] = []
         self._loaded = False  # a first snapshot with alerts has been shown
+        # Set once the first frame is on screen: the dashboard starts the engine after it.
+        self.first_frame = asyncio.Event()
 
     # -- frame -------------------------------------------------------------------------------
 
@@ -190,6 +193,7 @@ class OncallApp(App[None]):
         self._show_view_bar()
         if self._tune_runtime:
             self.call_after_refresh(runtime.settle_startup)  # after the first frame is on screen
+        self.call_after_refresh(self.first_frame.set)
 
     def on_unmount(self) -> None:
         for unsubscribe in self._unsubscribe:
@@ -415,7 +419,8 @@ class OncallApp(App[None]):
 def make_app(
     config: Config, engine: Engine, clock: Clock, *, tune_runtime: bool = False
 ) -> OncallApp:
-    """Build the dashboard; the caller starts the engine before and stops it after running it.
+    """Build the dashboard; the caller starts the engine (or restores it before and starts it
+    once `first_frame` is set) and stops it after running it.
 
     `tune_runtime` (the dashboard process, not tests that run many apps in one process): the
     process settings that keep the screen responsive, see `oncall_tui.runtime`.

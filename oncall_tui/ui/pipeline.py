@@ -32,7 +32,7 @@ from textual.widgets import Static
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine.correlation import Correlator
-from oncall_tui.engine.trace import (
+from oncall_tui.engine.trace_result import (
     BROKEN,
     OK,
     SKIPPED,
@@ -40,7 +40,6 @@ from oncall_tui.engine.trace import (
     Trace,
     trace_data,
     trace_summary,
-    trace_test_alert,
 )
 from oncall_tui.models import Alert, Incident, LogEntry, Snapshot, StatusIncident
 from oncall_tui.ui.footer import KeyFooter
@@ -203,6 +202,10 @@ class TraceScreen(_Scrolling):
 
     @work(group="trace", exclusive=True, exit_on_error=False)
     async def _follow(self) -> None:
+        # Imported when a trace starts: it brings the HTTP stack, which the first frame does
+        # without.
+        from oncall_tui.engine.trace import trace_test_alert
+
         trace = await trace_test_alert(
             self.config,
             self.labels,
