@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import signal
 import socket
@@ -503,3 +504,42 @@ def test_handoff_without_a_log_file_says_so(
     assert capsys.readouterr().err == f"oncall-tui: handoff: no log yet at {tmp_path / 'log.db'}\n"
     assert main(["--config", str(path), "log", "export", "P1"]) == 1
     assert "no log yet" in capsys.readouterr().err
+
+
+# -- dashboard start-up ---------------------------------------------------------------------
+
+
+async def test_dashboard_whose_engine_fails_to_start_ends_with_the_error(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engine starts after the first frame (from the restored snapshot); if that start
+    fails, the dashboard closes and the error is its exit message, as before the split."""
+    from oncall_tui.engine import Engine
+    from oncall_tui.store import StoreError
+    from oncall_tui.ui.app import OncallApp
+
+    shown: list[bool] = []
+    run_async = OncallApp.run_async
+
+    async def headless(self: OncallApp) -> None:
+        await run_async(self, headless=True, size=(100, 30))
+
+    async def failing_start(self: Engine) -> None:
+        shown.append(self.store is not None)  # restore() opened the log before the frame
+        raise StoreError("the log went away")
+
+    monkeypatch.setattr(OncallApp, "run_async", headless)
+    monkeypatch.setattr(Engine, "start", failing_start)
+    path = write_config(tmp_path, "http://127.0.0.1:1")
+    root = logging.getLogger()
+    handlers, level = root.handlers[:], root.level  # the dashboard logs to a file of its own
+    try:
+        code = await asyncio.to_thread(main, ["--config", str(path)])
+    finally:
+        for handler in root.handlers:
+            if handler not in handlers:
+                handler.close()
+        root.handlers[:], root.level = handlers, level
+    assert shown == [True]
+    assert code == 1
+    assert "the log went away" in capsys.readouterr().err

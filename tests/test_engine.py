@@ -19,7 +19,7 @@ import pytest
 from oncall_tui.clock import FrozenClock
 from oncall_tui.config import Config, load_config_text
 from oncall_tui.engine import ActionRequest, Engine
-from oncall_tui.events import AlertsRaised, EngineEvent, SnapshotChanged
+from oncall_tui.events import ActionChanged, AlertsRaised, EngineEvent, SnapshotChanged
 from oncall_tui.models import ActionStatus, AlertState, SilenceState
 from oncall_tui.sandbox.standin import StandinAlertmanager
 from oncall_tui.store import Store
@@ -85,7 +85,7 @@ class Rig:
         self.events: list[EngineEvent] = []
         self.engines: list[Engine] = []
 
-    async def engine(self, *, read_only: bool = False) -> Engine:
+    async def engine(self, *, read_only: bool = False, start: bool = True) -> Engine:
         store = await Store.open(self.tmp_path / "log.db", clock=self.clock)
         engine = Engine(
             make_config(self.tmp_path, read_only=read_only),
@@ -95,7 +95,7 @@ class Rig:
             listen_webhooks=False,
         )
         engine.subscribe(self.events.append)
-        await engine.start()
+        await (engine.start() if start else engine.restore())
         self.engines.append(engine)
         return engine
 
@@ -204,6 +204,48 @@ async def test_restart_shows_the_last_snapshot_as_restored_until_the_first_poll(
     # The restart itself is not a change: nothing is logged as newly firing.
     firing = await engine.log_entries(kinds=["alert.firing"])
     assert len(firing) == 2
+
+
+async def test_restore_alone_shows_the_last_snapshot_and_an_early_action_waits_for_start(
+    rig: Rig,
+) -> None:
+    """What the dashboard does before its first frame: restore() shows the last snapshot and
+    contacts nothing; a key pressed before start() completes is recorded at once and carried
+    out once the engine has started."""
+    rig.standin.put_alerts([alert("DiskFull")])
+    engine = await rig.engine()
+    await eventually(lambda: len(engine.snapshot.alerts) == 1)
+    await rig.stop(engine)
+
+    rig.events.clear()
+    rig.transport.requests.clear()
+    engine = await rig.engine(start=False)
+    assert engine.snapshot.restored is True
+    assert [a.alertname for a in engine.snapshot.alerts] == ["DiskFull"]
+    assert [e for e in rig.events if isinstance(e, SnapshotChanged)]
+    assert rig.transport.requests == []
+
+    request = ActionRequest(
+        "silence.create",
+        "",
+        {
+            "cluster": "am-a",
+            "matchers": ['alertname="DiskFull"'],
+            "duration_seconds": 600,
+            "comment": "pressed before the engine started",
+        },
+    )
+    early = asyncio.create_task(engine.act(request))
+    await eventually(lambda: any(isinstance(e, ActionChanged) for e in rig.events))
+    pending = await engine.store.pending_actions()
+    assert [a.kind for a in pending] == ["silence.create"]
+    assert not early.done()
+    assert rig.transport.requests == []
+
+    await engine.start()
+    done = await asyncio.wait_for(early, 5)
+    assert done.status == ActionStatus.DONE, done.result
+    assert len(rig.standin._silences) == 1
 
 
 async def test_stopping_while_a_poll_is_being_logged_loses_no_entry(

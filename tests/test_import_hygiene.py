@@ -35,3 +35,20 @@ def test_package_import_is_light() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
     )
     assert out.stdout.strip() == "0"
+
+
+def test_first_frame_does_without_the_http_stack() -> None:
+    """The dashboard draws its first frame before the engine starts (cli._run_dashboard): what
+    it imports up to then (the engine, the UI, the log) must not load httpx or a provider
+    client, which would put them on the start-up path again."""
+    code = (
+        "import sys, oncall_tui.engine, oncall_tui.ui.app, oncall_tui.store\n"
+        "leaked = sorted(m for m in sys.modules if m == 'httpx' or m.startswith('httpx.')\n"
+        "                or (m.startswith('oncall_tui.providers.')\n"
+        "                    and m != 'oncall_tui.providers.errors'))\n"
+        "print(','.join(leaked))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert out.stdout.strip() == "", f"the first frame's imports loaded {out.stdout.strip()}"
