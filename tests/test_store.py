@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import sqlite3
 import stat
@@ -538,6 +539,37 @@ async def test_unreadable_snapshot_is_dropped_not_fatal(tmp_log: Path, store: St
     assert await store.load_snapshot() is None
     with sqlite3.connect(tmp_log) as db:
         db.execute("""UPDATE snapshot SET json = '{"format": 1, "snapshot": {"alerts": 3}}'""")
+    assert await store.load_snapshot() is None
+
+
+async def test_snapshot_of_another_version_loads_what_it_can(tmp_log: Path, store: Store) -> None:
+    """An older snapshot lacks fields that have defaults now, a newer one has fields unknown
+    here: both restore; a state this version does not know drops the snapshot."""
+    await store.save_snapshot(_full_snapshot())
+    with sqlite3.connect(tmp_log) as db:
+        (text,) = db.execute("SELECT json FROM snapshot").fetchone()
+    document = json.loads(text)
+    first = document["snapshot"]["alerts"][0]
+
+    def saved(alert: dict[str, object]) -> str:
+        changed = {**document, "snapshot": {**document["snapshot"], "alerts": [alert]}}
+        return json.dumps(changed)
+
+    older = {k: v for k, v in first.items() if k not in ("generator_url", "seen_by")}
+    newer = {**first, "owner_team": "payments"}
+    expected = _full_snapshot().alerts[0]
+    for variant, wanted in (
+        (older, replace(expected, generator_url="", seen_by=())),
+        (newer, expected),
+    ):
+        with sqlite3.connect(tmp_log) as db:
+            db.execute("UPDATE snapshot SET json = ?", (saved(variant),))
+        loaded = await store.load_snapshot()
+        assert loaded is not None
+        assert loaded.alerts == (wanted,)
+
+    with sqlite3.connect(tmp_log) as db:
+        db.execute("UPDATE snapshot SET json = ?", (saved({**first, "state": "snoozed"}),))
     assert await store.load_snapshot() is None
 
 
