@@ -11,7 +11,6 @@ from __future__ import annotations
 import dataclasses
 import enum
 import functools
-import gc
 import json
 import types
 import typing
@@ -19,6 +18,7 @@ from collections.abc import Mapping
 from datetime import datetime
 from typing import Any, Final
 
+from oncall_tui.collector import collector_paused
 from oncall_tui.models import Snapshot
 
 SNAPSHOT_FORMAT: Final = 1
@@ -245,17 +245,10 @@ def snapshot_document(snapshot: Snapshot) -> dict[str, Any]:
 
 
 def snapshot_from_json(text: str) -> Snapshot:
-    # Tens of thousands of new objects and no garbage among them: the collector's passes
-    # triggered on the way would only add a fifth to the time before the first frame.
-    collecting = gc.isenabled()
-    gc.disable()
-    try:
+    with collector_paused():  # on the way to the first frame
         document = json.loads(text)
         if not isinstance(document, dict) or document.get("format") != SNAPSHOT_FORMAT:
             raise ValueError("unknown snapshot format")
         snapshot = _decode(Snapshot, document["snapshot"])
-    finally:
-        if collecting:
-            gc.enable()
     assert isinstance(snapshot, Snapshot)
     return snapshot

@@ -29,6 +29,7 @@ import httpx
 
 from oncall_tui import config as _config
 from oncall_tui.clock import Clock
+from oncall_tui.collector import collector_paused
 from oncall_tui.models import (
     Alert,
     AlertGroup,
@@ -221,12 +222,13 @@ class AlertmanagerClient:
 
         def decode() -> list[DecodedItem[T]]:
             try:
-                return decode_array(
-                    response.content.decode("utf-8"),
-                    lambda item: self._parse_one(item, what, parse),
-                    previous=previous,
-                    key=key,
-                )
+                with collector_paused():  # thousands of new objects, no garbage
+                    return decode_array(
+                        response.content.decode("utf-8"),
+                        lambda item: self._parse_one(item, what, parse),
+                        previous=previous,
+                        key=key,
+                    )
             except ValueError:
                 self._parse_list(self._json(response), what, parse)  # the usual errors first
                 raise ProviderError(
@@ -400,8 +402,8 @@ class AlertmanagerClient:
 def parse_alert(item: Mapping[str, Any], *, cluster: str, peer: str = "") -> Alert:
     """One `gettableAlert` as an Alert (seen_by is this peer alone until merged)."""
     status = item["status"]
-    silenced_by = tuple(str(s) for s in status.get("silencedBy") or ())
-    inhibited_by = tuple(str(s) for s in status.get("inhibitedBy") or ())
+    silenced_by = _str_tuple(status.get("silencedBy"))
+    inhibited_by = _str_tuple(status.get("inhibitedBy"))
     raw_state = str(status["state"])
     if raw_state == "active":
         state = AlertState.ACTIVE
@@ -412,21 +414,27 @@ def parse_alert(item: Mapping[str, Any], *, cluster: str, peer: str = "") -> Ale
         state = AlertState.INHIBITED if inhibited_by and not silenced_by else AlertState.SILENCED
     else:
         raise ValueError(f"unknown alert state {raw_state!r}")
+    receivers = item.get("receivers")
+    # Positional: the first poll of 10,000 alerts builds them all, and keywords cost more.
     return Alert(
-        fingerprint=str(item["fingerprint"]),
-        labels=_str_map(item["labels"]),
-        annotations=_str_map(item.get("annotations") or {}),
-        starts_at=parse_time(item["startsAt"]),
-        updated_at=parse_time(item["updatedAt"]),
-        ends_at=parse_optional_time(item.get("endsAt")),
-        state=state,
-        silenced_by=silenced_by,
-        inhibited_by=inhibited_by,
-        receivers=tuple(str(r["name"]) for r in item.get("receivers") or ()),
-        generator_url=str(item.get("generatorURL") or ""),
-        cluster=cluster,
-        seen_by=(peer,) if peer else (),
+        str(item["fingerprint"]),  # fingerprint
+        _str_map(item["labels"]),  # labels
+        _str_map(item.get("annotations") or {}),  # annotations
+        parse_time(item["startsAt"]),  # starts_at
+        parse_time(item["updatedAt"]),  # updated_at
+        parse_optional_time(item.get("endsAt")),  # ends_at
+        state,
+        silenced_by,
+        inhibited_by,
+        tuple([str(r["name"]) for r in receivers]) if receivers else (),  # receivers
+        str(item.get("generatorURL") or ""),  # generator_url
+        cluster,
+        (peer,) if peer else (),  # seen_by
     )
+
+
+def _str_tuple(raw: Any) -> tuple[str, ...]:
+    return tuple([str(value) for value in raw]) if raw else ()
 
 
 def parse_silence(item: Mapping[str, Any], *, cluster: str) -> Silence:
@@ -500,8 +508,12 @@ def format_time(moment: datetime) -> str:
 
 
 def _str_map(raw: Any) -> dict[str, str]:
-    if type(raw) is dict and all(type(value) is str for value in raw.values()):
-        return raw  # fresh from the JSON decoder (keys are strings): nothing to convert
+    if type(raw) is dict:
+        for value in raw.values():
+            if type(value) is not str:
+                break
+        else:
+            return raw  # fresh from the JSON decoder (keys are strings): nothing to convert
     if not isinstance(raw, Mapping):
         raise TypeError("expected an object of strings")
     return {str(k): str(v) for k, v in raw.items()}

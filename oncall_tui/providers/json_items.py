@@ -23,6 +23,7 @@ T = TypeVar("T")
 
 _DECODER = json.JSONDecoder()
 _SPACE = re.compile(r"[ \t\n\r]*")
+_SPACE_CHARS = frozenset(" \t\n\r")
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,6 +35,8 @@ class DecodedItem(Generic[T]):
 
 
 def _skip_space(text: str, pos: int) -> int:
+    if text[pos : pos + 1] not in _SPACE_CHARS:
+        return pos  # compact JSON, as Alertmanager and the vendors send it: no regex needed
     return _SPACE.match(text, pos).end()  # type: ignore[union-attr]
 
 
@@ -47,6 +50,9 @@ def _item_spans(text: str, read_item: Callable[[int], int]) -> Iterator[tuple[in
         while True:
             end = read_item(pos)
             yield pos, end
+            if text[end : end + 1] == ",":  # the common case, checked first
+                pos = _skip_space(text, end + 1)
+                continue
             pos = _skip_space(text, end)
             separator = text[pos : pos + 1]
             if separator == "]":
