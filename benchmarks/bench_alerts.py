@@ -16,8 +16,11 @@ it for 1,000 / 10,000 / 50,000 and tabulates). Measures, in this one process:
   alone, and during the refreshes and the key presses (and, apart, during the first load);
 - key latency while refreshing: `down` and filter keystrokes pressed while a churn-and-refresh
   loop runs, from the key press to the painted frame (p95);
-- peak RSS of this process: engine and dashboard (Alertmanager, and the child process that
-  posts the alerts and runs the fetch comparison, are not counted).
+- peak RSS of this process: engine and dashboard (Alertmanager, and the child processes that
+  post the alerts, run the fetch comparison and post the churn, are not counted).
+
+The churn is posted by a child process, as Prometheus would post it: its JSON encoding and HTTP
+requests do not run on the event loop whose work and stalls are measured.
 """
 
 from __future__ import annotations
@@ -231,25 +234,68 @@ async def compare_fetch(url: str, count: int) -> dict[str, float]:
 
 
 class Churn:
-    """Rounds of 1% new alerts and 1% resolved ones, taken from the middle of the range."""
+    """Rounds of 1% new alerts and 1% resolved ones, taken from the middle of the range.
 
-    def __init__(self, url: str, http: httpx.AsyncClient, count: int, ends: datetime) -> None:
+    Posted by a child process (`--churn`), so that encoding and sending them is not counted
+    as the dashboard's work or stalls: in real use Prometheus posts them, not this process.
+    """
+
+    def __init__(self, url: str, count: int) -> None:
         self.url = url
-        self.http = http
         self.count = count
-        self.size = max(1, count // 100)
-        self.ends = ends
         self.round = 0
+        self._child: asyncio.subprocess.Process | None = None
+
+    async def start(self) -> None:
+        self._child = await asyncio.create_subprocess_exec(
+            sys.executable,
+            __file__,
+            "--churn",
+            self.url,
+            "--alerts",
+            str(self.count),
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+        )
 
     async def step(self) -> int:
-        """Post one round; returns its generation number."""
+        """Post one round (in the child); returns its generation number once posted."""
+        child = self._child
+        assert child is not None
+        assert child.stdin is not None
+        assert child.stdout is not None
         self.round += 1
-        start = (self.count // 2 + self.round * self.size) % self.count
-        indices = [(start + i) % self.count for i in range(self.size)]
-        fresh = [alert_json(i, self.ends, generation=self.round) for i in indices]
-        gone = [{**alert_json(i, self.ends), "endsAt": am_time(datetime.now(UTC))} for i in indices]
-        await post_all(self.http, self.url, fresh + gone)
+        child.stdin.write(f"{self.round}\n".encode())
+        await child.stdin.drain()
+        line = await child.stdout.readline()
+        if line.strip() != str(self.round).encode():
+            raise RuntimeError(f"the churn process answered {line!r}")
         return self.round
+
+    async def stop(self) -> None:
+        child = self._child
+        if child is None:
+            return
+        assert child.stdin is not None
+        child.stdin.close()
+        await asyncio.wait_for(child.wait(), 30)
+
+
+async def post_churn(url: str, count: int) -> None:
+    """The `--churn` child: reads round numbers on stdin, posts each round, echoes the number."""
+    ends = datetime.now(UTC) + timedelta(hours=3)
+    size = max(1, count // 100)
+    loop = asyncio.get_running_loop()
+    async with httpx.AsyncClient(timeout=120) as http:
+        while line := await loop.run_in_executor(None, sys.stdin.readline):
+            generation = int(line)
+            start = (count // 2 + generation * size) % count
+            indices = [(start + i) % count for i in range(size)]
+            fresh = [alert_json(i, ends, generation=generation) for i in indices]
+            gone = [{**alert_json(i, ends), "endsAt": am_time(datetime.now(UTC))} for i in indices]
+            await post_all(http, url, fresh + gone)
+            sys.stdout.write(f"{generation}\n")
+            sys.stdout.flush()
 
 
 class Snapshots:
@@ -283,7 +329,6 @@ def has_generation(generation: int) -> Callable[[Any], bool]:
 
 
 async def run(url: str, workdir: Path, count: int) -> dict[str, Any]:
-    ends = datetime.now(UTC) + timedelta(hours=3)
     result: dict[str, Any] = {"alerts": count, "load_before": load_average()}
     # Posting the alerts and the fetch comparison run in a child process: their 50,000 JSON
     # objects and Alert copies would otherwise count in the dashboard's peak RSS.
@@ -301,7 +346,9 @@ async def run(url: str, workdir: Path, count: int) -> dict[str, Any]:
     if child.returncode != 0 or not prepared:
         raise RuntimeError("posting the alerts or the fetch comparison failed")
     result.update(json.loads(prepared[0][len(RESULT_PREFIX) :]))
-    async with httpx.AsyncClient(timeout=120) as http:
+    churn = Churn(url, count)
+    await churn.start()
+    try:
         config = load_config_text(
             f"""
 alertmanagers: [{{name: bench, url: "{url}"}}]
@@ -323,7 +370,6 @@ log: {{path: "{workdir / "log.db"}"}}
         PROBE.after(AlertTable, "action_cursor_down", PROBE.on_handled)
         PROBE.after(AlertTable, "refilter", PROBE.on_handled)
         snapshots = Snapshots(engine)
-        churn = Churn(url, http, count, ends)
         async with app.run_test(size=(160, 48)) as pilot:
             table = app.query_one(AlertsView).table
             meter = StallMeter()
@@ -411,6 +457,8 @@ log: {{path: "{workdir / "log.db"}"}}
             result["key_filter_p95_ms"] = ms(percentile(typing, 0.95))
             result["stall_ms"] = max(ms(await meter.stop()), result["refresh_stall_ms"])
             await engine.stop()
+    finally:
+        await churn.stop()
     result["peak_rss_mb"] = round(peak_rss_mb())
     result["load_after"] = load_average()
     return result
@@ -438,7 +486,11 @@ if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--alerts", type=int, default=10_000)
     parser.add_argument("--prepare", metavar="URL", help=argparse.SUPPRESS)
+    parser.add_argument("--churn", metavar="URL", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.churn:
+        asyncio.run(post_churn(args.churn, args.alerts))
+        sys.exit(0)
     if args.prepare:
         emit(asyncio.run(prepare(args.prepare, args.alerts)))
         sys.exit(0)
