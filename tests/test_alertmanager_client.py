@@ -575,6 +575,17 @@ async def test_start_failure_reports_the_binarys_complaint(am_binary: str, tmp_p
     assert (tmp_path / "bad" / "alertmanager.stderr.log").exists()
 
 
+async def test_extra_environment_reaches_the_process(am_binary: str, tmp_path: Path) -> None:
+    # The benchmarks give Alertmanager one core this way (GOMAXPROCS).
+    async with running_alertmanager(
+        am_binary, tmp_path / "am", extra_env={"GOMAXPROCS": "1"}
+    ) as process:
+        raw = await asyncio.to_thread(Path(f"/proc/{process.pid}/environ").read_bytes)
+        environ = raw.split(b"\0")
+    assert b"GOMAXPROCS=1" in environ
+    assert any(entry.startswith(b"PATH=") for entry in environ)  # added to, not replacing
+
+
 async def test_stop_ends_the_process_by_pid(am_binary: str, tmp_path: Path) -> None:
     async with running_alertmanager(am_binary, tmp_path / "am") as process:
         pid = process.pid

@@ -21,7 +21,7 @@ import shutil
 import signal
 import socket
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -105,8 +105,10 @@ class AlertmanagerProcess:
         gossip_interval: str = "50ms",
         pushpull_interval: str = "1s",
         extra_args: Sequence[str] = (),
+        extra_env: Mapping[str, str] | None = None,
     ) -> None:
         self.binary = binary
+        self.extra_env = dict(extra_env or {})
         self.workdir = Path(workdir)
         self.config_yaml = config_yaml
         self.peers = tuple(peers)
@@ -217,6 +219,7 @@ class AlertmanagerProcess:
                 stdin=asyncio.subprocess.DEVNULL,
                 stdout=asyncio.subprocess.DEVNULL,
                 stderr=stderr,
+                env={**os.environ, **self.extra_env} if self.extra_env else None,
                 preexec_fn=_die_with_parent(),
             )
         except OSError as exc:
