@@ -7,7 +7,7 @@ without braces) or free text, which matches any label or annotation value case-i
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 
@@ -121,3 +121,11 @@ class AlertFilter:
             if needle in value.lower():
                 return True
         return False
+
+
+def stable_matchers(alert: Alert, stable_labels: Sequence[str]) -> tuple[Matcher, ...]:
+    """The alert's stable labels as equality matchers; all its labels if it has none of them."""
+    names = [name for name in stable_labels if alert.labels.get(name)]
+    if not names:
+        names = sorted(alert.labels)
+    return tuple(Matcher(name, alert.labels[name]) for name in names)

@@ -24,14 +24,12 @@ from textual.widgets import Input, Static
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine import ActionRequest, Engine
-from oncall_tui.matchers import AlertFilter
+from oncall_tui.matchers import AlertFilter, stable_matchers
 from oncall_tui.models import Alert, AlertState, Incident, Matcher, Snapshot
 from oncall_tui.ui.alert_table import AlertTable
 from oncall_tui.ui.confirm import ConfirmScreen
-from oncall_tui.ui.details import AlertDetailsScreen
 from oncall_tui.ui.incident_details import UNACKNOWLEDGED, describe_incident
 from oncall_tui.ui.messages import SubmitActions
-from oncall_tui.ui.silence_form import SilenceForm, stable_matchers
 
 # An acknowledged alert is silenced "until it resolves"; Alertmanager silences need an end, so
 # the silence lasts a shift and says why (`until_resolved` lets the engine expire it earlier).
@@ -290,6 +288,9 @@ class AlertsView(Widget):
         self.refresh_bindings()
 
     def action_details(self) -> None:
+        # Screens opened by a key are imported when first opened: not on the first frame's path.
+        from oncall_tui.ui.details import AlertDetailsScreen
+
         alert = self.table.cursor_alert
         if alert is not None:
             self.app.push_screen(
@@ -394,5 +395,7 @@ class AlertsView(Widget):
             self.table.marks.difference_update(keys)
             self.table.refresh()
             self._show_status()
+
+        from oncall_tui.ui.silence_form import SilenceForm
 
         self.app.push_screen(SilenceForm(self.engine, self.clock, alerts=targets), submitted)

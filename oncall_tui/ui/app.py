@@ -35,17 +35,14 @@ from oncall_tui.events import (
 from oncall_tui.models import Action, ActionStatus, Alert, Incident, LogEntry, Snapshot
 from oncall_tui.ui.alerts import AlertsView
 from oncall_tui.ui.commands import OperatorCommands, catalogue, node_commands
-from oncall_tui.ui.fire_form import FireAlertForm
 from oncall_tui.ui.footer import KeyFooter
 from oncall_tui.ui.header import SourceBar, ViewBar
-from oncall_tui.ui.help import HelpScreen
 from oncall_tui.ui.incident_details import UNACKNOWLEDGED, covers, incidents_raised
 from oncall_tui.ui.incidents import IncidentsView
 from oncall_tui.ui.log_view import LogView
 from oncall_tui.ui.messages import SubmitActions
 from oncall_tui.ui.notify import Notifier
 from oncall_tui.ui.oncall import OnCallOperator, OncallView
-from oncall_tui.ui.pipeline import PipelineScreen, TraceScreen
 from oncall_tui.ui.silences import SilencesView
 from oncall_tui.ui.statuspage import StatuspageView
 
@@ -271,8 +268,10 @@ class OncallApp(App[None]):
         self.query_one(SilencesView).update_snapshot(snapshot)
         self.query_one(StatuspageView).update_snapshot(snapshot)
         self.query_one(LogView).update_snapshot(snapshot)
-        if isinstance(self.screen, PipelineScreen):
-            self.screen.update_snapshot(snapshot)
+        # A screen over the views that shows live data (the pipeline) follows every snapshot.
+        follow = getattr(self.screen, "update_snapshot", None)
+        if callable(follow):
+            follow(snapshot)
         triggered = sum(1 for i in snapshot.incidents if i.status in UNACKNOWLEDGED)
         bar = self.query_one(ViewBar)
         bar.show(self.current_view, badges={"incidents": str(triggered)} if triggered else {})
@@ -381,12 +380,18 @@ class OncallApp(App[None]):
         self.engine.refresh_now()
         self.notify("Refreshing now", timeout=2)
 
+    # Screens opened by a key are imported when first opened: not on the first frame's path.
+
     def action_help(self) -> None:
+        from oncall_tui.ui.help import HelpScreen
+
         self.push_screen(HelpScreen(catalogue(self, self.views_for_catalogue())))
 
     def action_fire_test_alert(self) -> None:
         if self.engine.read_only:
             return
+
+        from oncall_tui.ui.fire_form import FireAlertForm
 
         def chosen(request: ActionRequest | None) -> None:
             if request is not None:
@@ -399,6 +404,8 @@ class OncallApp(App[None]):
         """Fire a test alert and follow it through every stage of the pipeline, live."""
         if self.engine.read_only:
             return
+        from oncall_tui.ui.fire_form import FireAlertForm
+        from oncall_tui.ui.pipeline import TraceScreen
 
         def chosen(request: ActionRequest | None) -> None:
             if request is None:

@@ -25,7 +25,7 @@ from textual.widgets import Button, DataTable, Input, Label, Select, Static, Tex
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config, parse_duration
 from oncall_tui.engine import ActionRequest
-from oncall_tui.matchers import MatcherSyntaxError, matches_all, parse_matchers
+from oncall_tui.matchers import MatcherSyntaxError, matches_all, parse_matchers, stable_matchers
 from oncall_tui.models import Alert, Matcher
 from oncall_tui.ui.timefmt import local, relative, span
 
@@ -58,14 +58,6 @@ class SilenceEngine(Protocol):
 def severity_text(severity: str) -> Text:
     """Severity as a word and a colour, never colour alone."""
     return Text(severity, style=SEVERITY_STYLE.get(severity.lower(), ""))
-
-
-def stable_matchers(alert: Alert, stable_labels: Sequence[str]) -> tuple[Matcher, ...]:
-    """The alert's stable labels as equality matchers; all its labels if it has none of them."""
-    names = [name for name in stable_labels if alert.labels.get(name)]
-    if not names:
-        names = sorted(alert.labels)
-    return tuple(Matcher(name, alert.labels[name]) for name in names)
 
 
 def prefill_lines(alerts: Sequence[Alert], stable_labels: Sequence[str]) -> list[str]:

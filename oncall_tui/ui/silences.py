@@ -30,7 +30,6 @@ from oncall_tui.engine import ActionRequest
 from oncall_tui.models import Alert, Matcher, SilenceState, Snapshot
 from oncall_tui.ui.confirm import ConfirmScreen
 from oncall_tui.ui.messages import SubmitActions
-from oncall_tui.ui.silence_form import ExtendScreen
 from oncall_tui.ui.silence_rows import (
     SilenceRow,
     clip,
@@ -488,5 +487,7 @@ class SilencesView(Widget):
                 ),
                 done,
             )
+
+        from oncall_tui.ui.silence_form import ExtendScreen  # when first opened, see alerts.py
 
         self.app.push_screen(ExtendScreen(count), confirm)
