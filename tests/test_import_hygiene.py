@@ -8,21 +8,26 @@ import sys
 import pytest
 
 
+def loaded_after(imports: str, chosen: str) -> str:
+    """In a fresh interpreter: `import <imports>`, then the loaded modules for which the
+    expression `chosen` (over `m`, a module name) holds, comma-separated and sorted."""
+    code = (
+        f"import sys, {imports}\n"
+        f"print(','.join(sorted(m for m in list(sys.modules) if {chosen})))\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    return out.stdout.strip()
+
+
 @pytest.mark.parametrize(
     "module",
     ["oncall_tui.engine", "oncall_tui.webhooks", "oncall_tui.store", "oncall_tui.sandbox.runner"],
 )
 def test_engine_side_does_not_import_textual(module: str) -> None:
-    code = (
-        f"import sys, {module}\n"
-        "leaked = sorted(m for m in sys.modules\n"
-        "                if m == 'textual' or m.startswith(('textual.', 'oncall_tui.ui')))\n"
-        "print(','.join(leaked))\n"
-    )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "", f"{module} imported {out.stdout.strip()}"
+    leaked = loaded_after(module, "m == 'textual' or m.startswith(('textual.', 'oncall_tui.ui'))")
+    assert leaked == "", f"{module} imported {leaked}"
 
 
 def test_package_import_is_light() -> None:
@@ -42,15 +47,10 @@ def test_first_frame_does_without_the_http_stack() -> None:
     it imports up to then (the engine, the UI, the log) must not load httpx or a provider
     client, which would put them on the start-up path again; nor the biggest screens that only
     a key opens (the silence form, the pipeline)."""
-    code = (
-        "import sys, oncall_tui.engine, oncall_tui.ui.app, oncall_tui.store\n"
-        "leaked = sorted(m for m in sys.modules if m == 'httpx' or m.startswith('httpx.')\n"
-        "                or (m.startswith('oncall_tui.providers.')\n"
-        "                    and m != 'oncall_tui.providers.errors')\n"
-        "                or m in ('oncall_tui.ui.silence_form', 'oncall_tui.ui.pipeline'))\n"
-        "print(','.join(leaked))\n"
+    leaked = loaded_after(
+        "oncall_tui.engine, oncall_tui.ui.app, oncall_tui.store",
+        "m == 'httpx' or m.startswith('httpx.')"
+        " or (m.startswith('oncall_tui.providers.') and m != 'oncall_tui.providers.errors')"
+        " or m in ('oncall_tui.ui.silence_form', 'oncall_tui.ui.pipeline')",
     )
-    out = subprocess.run(
-        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
-    )
-    assert out.stdout.strip() == "", f"the first frame's imports loaded {out.stdout.strip()}"
+    assert leaked == "", f"the first frame's imports loaded {leaked}"

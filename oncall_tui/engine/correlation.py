@@ -41,6 +41,7 @@ import yaml
 from oncall_tui.matchers import MatcherSyntaxError, matches_all, parse_matchers
 from oncall_tui.models import Alert, AlertmanagerStatus, Incident, LogEntry, Matcher
 from oncall_tui.providers.errors import ProviderError
+from oncall_tui.timeline import LogReader
 from oncall_tui.webhook_payloads import AlertmanagerNotification
 
 MAX_FINGERPRINTS = 50_000
@@ -388,24 +389,12 @@ class Correlator:
 # --- warming up --------------------------------------------------------------------------------
 
 
-class _LogReader(Protocol):
-    async def entries(
-        self,
-        *,
-        since: datetime | None = None,
-        sources: Sequence[str] = (),
-        kinds: Sequence[str] = (),
-        limit: int = 1000,
-        newest_first: bool = True,
-    ) -> list[LogEntry]: ...
-
-
 class _StatusReader(Protocol):
     async def status(self) -> AlertmanagerStatus: ...
 
 
 async def learn_from_log(
-    correlator: Correlator, store: _LogReader, *, since: datetime, limit: int = 5000
+    correlator: Correlator, store: LogReader, *, since: datetime, limit: int = 5000
 ) -> int:
     """Replay the Alertmanager webhooks logged since `since` (after a restart); returns how many."""
     entries = await store.entries(

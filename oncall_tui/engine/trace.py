@@ -40,7 +40,6 @@ from oncall_tui.engine.trace_result import (
     SKIPPED,
     STAGES,
     WAITING,
-    LogReader,
     Stage,
     Trace,
     new_trace_id,
@@ -54,6 +53,7 @@ from oncall_tui.providers.http import make_http_client
 from oncall_tui.providers.opsgenie import OpsgenieClient
 from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.statuspage import StatuspageClient
+from oncall_tui.timeline import LogReader
 
 TRACE_LABEL = "trace_id"
 POLL_INTERVAL = 0.25

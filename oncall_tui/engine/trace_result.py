@@ -6,13 +6,12 @@ Apart from the tracer so that the dashboard can show traces without loading the 
 from __future__ import annotations
 
 import secrets
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Any, Protocol
+from typing import Any
 
 from oncall_tui.engine.correlation import group_dedup_key
-from oncall_tui.models import LogEntry
 
 STAGES = ("accepted", "routed", "notified", "pagerduty", "paged", "opsgenie", "statuspage")
 TITLES = {
@@ -66,18 +65,6 @@ class Trace:
 
     def stage(self, name: str) -> Stage:
         return next(s for s in self.stages if s.name == name)
-
-
-class LogReader(Protocol):
-    async def entries(
-        self,
-        *,
-        since: datetime | None = None,
-        sources: Sequence[str] = (),
-        kinds: Sequence[str] = (),
-        limit: int = 1000,
-        newest_first: bool = True,
-    ) -> list[LogEntry]: ...
 
 
 def new_trace_id() -> str:

@@ -36,12 +36,12 @@ from oncall_tui.engine.trace_result import (
     BROKEN,
     OK,
     SKIPPED,
-    LogReader,
     Trace,
     trace_data,
     trace_summary,
 )
 from oncall_tui.models import Alert, Incident, LogEntry, Snapshot, StatusIncident
+from oncall_tui.timeline import LogReader
 from oncall_tui.ui.footer import KeyFooter
 from oncall_tui.ui.timefmt import local, span
 
