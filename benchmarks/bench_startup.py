@@ -7,8 +7,8 @@ receives a frame with the snapshot's alert rows (their summaries). The configure
 is a closed loopback port, so every row on that frame came from the saved snapshot. Median of 3.
 
 The package is byte-compiled first, as `scripts/bootstrap` and a regular pip install leave it:
-compiling its modules from source adds about 0.1-0.25 s to a start on this machine, once after
-each change where Python may write its cache, every time where PYTHONDONTWRITEBYTECODE is set.
+compiling its modules from source adds about 0.1 s to a start on this machine, once after each
+change where Python may write its cache, at every start where PYTHONDONTWRITEBYTECODE is set.
 """
 
 from __future__ import annotations
