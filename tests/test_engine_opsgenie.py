@@ -6,6 +6,7 @@ and restore."""
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -322,6 +323,20 @@ async def test_a_down_opsgenie_is_stale_not_empty_and_logged_once(world: World) 
     assert [e.summary.split(":")[0] for e in await world.log("source.down")] == [
         "Opsgenie unreachable"
     ]
+    assert len(await world.log("source.up")) == 1
+
+
+async def test_a_flip_seen_by_both_overlapping_loops_is_logged_once(world: World) -> None:
+    # The alerts and on-call loops run on their own timers and overlap (both wake on ctrl+r).
+    await world.part._poll_incidents()
+    world.transport.down = True
+    world.clock.advance(30)
+    await asyncio.gather(world.part._poll_incidents(), world.part._poll_oncall())
+    assert world.source.health.reachable is False
+    world.transport.down = False
+    await asyncio.gather(world.part._poll_incidents(), world.part._poll_oncall())
+    assert world.source.health.reachable is True
+    assert len(await world.log("source.down")) == 1
     assert len(await world.log("source.up")) == 1
 
 

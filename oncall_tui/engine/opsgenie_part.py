@@ -12,18 +12,15 @@ something shown changed; `emit` receives IncidentsRaised (new P1/P2 alerts at or
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import replace
 
 import httpx
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
-from oncall_tui.engine.actions import ActionRequest, Outcome
 from oncall_tui.engine.incident_changes import IncidentChange
-from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.incident_part import IncidentPart, LogRow
 from oncall_tui.engine.opsgenie import (
     SOURCE,
     OpsgenieSource,
@@ -32,8 +29,8 @@ from oncall_tui.engine.opsgenie import (
     raised,
 )
 from oncall_tui.engine.opsgenie_actions import OpsgenieActions
-from oncall_tui.events import EngineEvent, IncidentsRaised
-from oncall_tui.models import Incident, IncidentNote, Snapshot, SourceHealth
+from oncall_tui.events import EngineEvent
+from oncall_tui.models import Incident, IncidentNote, Snapshot
 from oncall_tui.store import Store
 
 
@@ -41,8 +38,12 @@ def opsgenie_configured(config: Config) -> bool:
     return config.opsgenie is not None and config.opsgenie.api_key is not None
 
 
-class OpsgeniePart:
+class OpsgeniePart(IncidentPart):
     """Everything Opsgenie in one object, so the engine wires it in a handful of lines."""
+
+    system = SOURCE
+    title = "Opsgenie"
+    incidents_name = "alerts"
 
     def __init__(
         self,
@@ -56,46 +57,20 @@ class OpsgeniePart:
     ) -> None:
         if config.opsgenie is None:
             raise ValueError("Opsgenie is not configured (opsgenie.api_key)")
-        self._config = config
-        self._clock = clock
-        self._store = store
-        self._emit = emit
-        self._changed = changed
+        super().__init__(config, clock=clock, store=store, emit=emit, changed=changed)
         self.client = make_client(config, http, clock)  # ValueError without an api_key
-        self.source = OpsgenieSource(self.client, clock, schedules=config.opsgenie.schedules)
-        self.actions = OpsgenieActions(self.client, self.source, clock, store=store)
-        self.incidents_loop = PollLoop(
-            "opsgenie:alerts", self._poll_incidents, config.poll.incidents, clock
+        self.source: OpsgenieSource = OpsgenieSource(
+            self.client, clock, schedules=config.opsgenie.schedules
         )
-        self.oncall_loop = PollLoop("opsgenie:oncall", self._poll_oncall, config.poll.oncall, clock)
-        self._tasks: list[asyncio.Task[None]] = []
-        self._restored = False
+        self.actions: OpsgenieActions = OpsgenieActions(
+            self.client, self.source, clock, store=store
+        )
 
-    # -- lifecycle ---------------------------------------------------------------------------
+    def log_rows(self, change: IncidentChange) -> Sequence[LogRow]:
+        return change_log_rows(change)
 
-    def restore(self, snapshot: Snapshot) -> None:
-        """Show the last known alerts (stale) until Opsgenie answers; log only real news."""
-        self.source.restore(snapshot)
-        self._restored = True
-
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.oncall_loop.run(), name="poll-opsgenie-oncall"),
-            asyncio.create_task(self.incidents_loop.run(), name="poll-opsgenie-alerts"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-
-    def wake(self) -> None:
-        """ctrl+r: refresh alerts and on-calls now."""
-        self.incidents_loop.wake()
-        self.oncall_loop.wake()
+    def loud(self, change: IncidentChange) -> tuple[Incident, ...]:
+        return raised(change, self._config.notify.min_severity)
 
     # -- snapshot ----------------------------------------------------------------------------
 
@@ -114,60 +89,6 @@ class OpsgeniePart:
             shifts=(*(s for s in snapshot.shifts if s.system != SOURCE), *self.source.shifts),
             health=(*(h for h in snapshot.health if h.name != SOURCE), self.source.health),
         )
-
-    @property
-    def polled_once(self) -> bool:
-        return self.source.polled_once
-
-    # -- polls -------------------------------------------------------------------------------
-
-    async def _poll_incidents(self) -> None:
-        before = self.source.health
-        first = not self.source.polled_once
-        change = await self.source.poll_incidents()
-        await self._log_edge(before)
-        # On a first start everything open would look new: that is not news.
-        await self._record(change, notify=not first or self._restored)
-        self._changed()
-
-    async def _poll_oncall(self) -> None:
-        before = self.source.health
-        await self.source.poll_oncall()
-        await self._log_edge(before)
-        self._changed()
-
-    async def _record(self, change: IncidentChange, *, notify: bool) -> None:
-        if not change:
-            return
-        await self._store.append_many(change_log_rows(change))
-        if not notify:
-            return
-        loud = raised(change, self._config.notify.min_severity)
-        if loud:
-            self._emit(IncidentsRaised(loud))
-
-    async def _log_edge(self, before: SourceHealth) -> None:
-        up = self.source.edge(before)
-        if up is None:
-            return
-        health = self.source.health
-        summary = "Opsgenie reachable again" if up else f"Opsgenie unreachable: {health.error}"
-        await self._store.append(SOURCE, "source.up" if up else "source.down", summary)
-
-    # -- actions -----------------------------------------------------------------------------
-
-    def handles(self, request: ActionRequest) -> bool:
-        return self.actions.handles(request)
-
-    async def run(self, action_id: str, request: ActionRequest) -> Outcome:
-        """Carry out one action; what it changed is logged and shown at once."""
-        try:
-            return await self.actions.run(action_id, request)
-        finally:
-            applied, self.actions.applied = self.actions.applied, IncidentChange()
-            if applied:
-                await self._record(applied, notify=False)
-                self._changed()
 
     # -- queries -----------------------------------------------------------------------------
 

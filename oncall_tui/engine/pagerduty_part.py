@@ -11,28 +11,18 @@ shown changed; `emit` receives IncidentsRaised.
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 
 import httpx
 
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
-from oncall_tui.engine.actions import ActionRequest, Outcome
 from oncall_tui.engine.incident_changes import IncidentChange, change_log_rows
-from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.incident_part import IncidentPart, LogRow
 from oncall_tui.engine.pagerduty import SOURCE, PagerDutyActions, PagerDutySource
-from oncall_tui.events import EngineEvent, IncidentsRaised
-from oncall_tui.models import (
-    Incident,
-    IncidentNote,
-    LogEntry,
-    Snapshot,
-    SourceHealth,
-    meets_severity,
-)
+from oncall_tui.events import EngineEvent
+from oncall_tui.models import Incident, IncidentNote, LogEntry, Snapshot, meets_severity
 from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient
 from oncall_tui.store import Store
@@ -45,8 +35,12 @@ def pagerduty_configured(config: Config) -> bool:
     return config.pagerduty is not None and config.pagerduty.api_token is not None
 
 
-class PagerDutyPart:
+class PagerDutyPart(IncidentPart):
     """Everything PagerDuty in one object, so the engine wires it in a handful of lines."""
+
+    system = SOURCE
+    title = "PagerDuty"
+    incidents_name = "incidents"
 
     def __init__(
         self,
@@ -61,11 +55,7 @@ class PagerDutyPart:
         pd = config.pagerduty
         if pd is None or pd.api_token is None:
             raise ValueError("PagerDuty is not configured (pagerduty.api_token)")
-        self._config = config
-        self._clock = clock
-        self._store = store
-        self._emit = emit
-        self._changed = changed
+        super().__init__(config, clock=clock, store=store, emit=emit, changed=changed)
         self.client = PagerDutyClient(
             pd.api_url,
             pd.api_token.get_secret_value(),
@@ -80,48 +70,26 @@ class PagerDutyPart:
             if pd.routing_key is not None
             else None
         )
-        self.source = PagerDutySource(
+        self.source: PagerDutySource = PagerDutySource(
             self.client,
             clock,
             service_ids=pd.service_ids,
             escalation_policy_ids=pd.escalation_policy_ids,
         )
-        self.actions = PagerDutyActions(self.client, self.events, self.source, clock)
-        self.incidents_loop = PollLoop(
-            "pagerduty:incidents", self._poll_incidents, config.poll.incidents, clock
+        self.actions: PagerDutyActions = PagerDutyActions(
+            self.client, self.events, self.source, clock
         )
-        self.oncall_loop = PollLoop(
-            "pagerduty:oncall", self._poll_oncall, config.poll.oncall, clock
+
+    def log_rows(self, change: IncidentChange) -> Sequence[LogRow]:
+        return change_log_rows(change)
+
+    def loud(self, change: IncidentChange) -> tuple[Incident, ...]:
+        minimum = self._config.notify.min_severity
+        return tuple(
+            i
+            for i in change.raised
+            if meets_severity(URGENCY_SEVERITY.get(i.urgency, "critical"), minimum)
         )
-        self._tasks: list[asyncio.Task[None]] = []
-        self._restored = False
-        self._logged_up: bool | None = None
-
-    # -- lifecycle ---------------------------------------------------------------------------
-
-    def restore(self, snapshot: Snapshot) -> None:
-        """Show the last known incidents (stale) until PagerDuty answers; log only real news."""
-        self.source.restore(snapshot)
-        self._restored = True
-
-    def start(self) -> None:
-        self._tasks = [
-            asyncio.create_task(self.oncall_loop.run(), name="poll-pagerduty-oncall"),
-            asyncio.create_task(self.incidents_loop.run(), name="poll-pagerduty-incidents"),
-        ]
-
-    async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
-        self._tasks.clear()
-
-    def wake(self) -> None:
-        """ctrl+r: refresh incidents and on-calls now."""
-        self.incidents_loop.wake()
-        self.oncall_loop.wake()
 
     # -- snapshot ----------------------------------------------------------------------------
 
@@ -139,26 +107,7 @@ class PagerDutyPart:
             health=(*(h for h in snapshot.health if h.name != SOURCE), self.source.health),
         )
 
-    @property
-    def polled_once(self) -> bool:
-        return self.source.polled_once
-
-    # -- polls and pushes --------------------------------------------------------------------
-
-    async def _poll_incidents(self) -> None:
-        before = self.source.health
-        first = not self.source.polled_once
-        change = await self.source.poll_incidents()
-        await self._log_edge(before)
-        # On a first start everything open would look new: that is not news.
-        await self._record(change, notify=not first or self._restored)
-        self._changed()
-
-    async def _poll_oncall(self) -> None:
-        before = self.source.health
-        await self.source.poll_oncall()
-        await self._log_edge(before)
-        self._changed()
+    # -- pushes ------------------------------------------------------------------------------
 
     async def on_log_entry(self, entry: LogEntry) -> bool:
         """Apply a PagerDuty webhook the intake has logged; False if the entry is not one."""
@@ -181,46 +130,6 @@ class PagerDutyPart:
             self.incidents_loop.wake()
         self._changed()
         return True
-
-    async def _record(self, change: IncidentChange, *, notify: bool) -> None:
-        if not change:
-            return
-        await self._store.append_many(change_log_rows(change))
-        if not notify:
-            return
-        minimum = self._config.notify.min_severity
-        loud = tuple(
-            i
-            for i in change.raised
-            if meets_severity(URGENCY_SEVERITY.get(i.urgency, "critical"), minimum)
-        )
-        if loud:
-            self._emit(IncidentsRaised(loud))
-
-    async def _log_edge(self, before: SourceHealth) -> None:
-        up = self.source.edge(before)
-        # The incidents and on-call loops overlap, so both may see the same flip: log it once.
-        if up is None or up == self._logged_up:
-            return
-        self._logged_up = up
-        health = self.source.health
-        summary = "PagerDuty reachable again" if up else f"PagerDuty unreachable: {health.error}"
-        await self._store.append(SOURCE, "source.up" if up else "source.down", summary)
-
-    # -- actions -----------------------------------------------------------------------------
-
-    def handles(self, request: ActionRequest) -> bool:
-        return self.actions.handles(request)
-
-    async def run(self, action_id: str, request: ActionRequest) -> Outcome:
-        """Carry out one action; what it changed is logged and shown at once."""
-        try:
-            return await self.actions.run(action_id, request)
-        finally:
-            applied, self.actions.applied = self.actions.applied, IncidentChange()
-            if applied:
-                await self._record(applied, notify=False)
-                self._changed()
 
     # -- queries -----------------------------------------------------------------------------
 
