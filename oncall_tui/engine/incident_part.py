@@ -27,8 +27,10 @@ LogRow = tuple[str, str, str, Mapping[str, Any]]
 
 
 class IncidentSource(Protocol):
-    health: SourceHealth
     polled_once: bool
+
+    @property
+    def health(self) -> SourceHealth: ...
 
     def restore(self, snapshot: Snapshot) -> None: ...
     async def poll_incidents(self) -> IncidentChange: ...

@@ -31,6 +31,7 @@ import httpx
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine.incident_changes import IncidentChange, incident_data, incident_ref
+from oncall_tui.engine.polled_health import PolledHealth
 from oncall_tui.models import (
     Incident,
     OnCall,
@@ -270,12 +271,15 @@ class OpsgenieSource:
         self.oncalls: list[OnCall] = []
         self.shifts: list[Shift] = []
         self.escalations: dict[str, EscalationInfo] = {}
-        self.health = SourceHealth(name=SOURCE, kind=SOURCE, detail=client.api_url)
+        self._health = PolledHealth(SOURCE, client.api_url, clock)
         self.polled_once = False
         self._applies = 0  # action outcomes applied so far
         self._applied_at: dict[str, int] = {}  # alert id -> apply count when last applied
         self._closed_seen: dict[str, datetime] = {}
-        self._errors: dict[str, str] = {}
+
+    @property
+    def health(self) -> SourceHealth:
+        return self._health.current
 
     @property
     def incidents(self) -> list[Incident]:
@@ -294,14 +298,7 @@ class OpsgenieSource:
         self._alerts = {i.id: i for i in snapshot.incidents if i.system == SOURCE}
         self.oncalls = [o for o in snapshot.oncalls if o.system == SOURCE]
         self.shifts = [s for s in snapshot.shifts if s.system == SOURCE]
-        known = snapshot.health_of(SOURCE)
-        if known is not None:
-            self.health = replace(
-                self.health,
-                last_success=known.last_success,
-                reachable=None,
-                stale_since=known.last_success,
-            )
+        self._health.restore(snapshot)
 
     def _named(self, alert: Incident) -> Incident:
         """With the name of its escalation, when the escalations are known."""
@@ -329,11 +326,11 @@ class OpsgenieSource:
             for alert in vanished[MAX_VANISHED_LOOKUPS:]:
                 fetched[alert.id] = alert  # as it was: looked up by a later poll
         except ProviderError as exc:
-            self._mark("alerts", str(exc))
+            self._health.mark("alerts", str(exc))
             return IncidentChange()
         finally:
             self.polled_once = True
-        self._mark("alerts", "")
+        self._health.mark("alerts", "")
         merged: dict[str, Incident] = {}
         for alert in fetched.values():
             before = self._alerts.get(alert.id)
@@ -395,9 +392,9 @@ class OpsgenieSource:
                 oncalls.extend(_with_times(now, schedule.id, current, upcoming, ahead))
                 shifts.extend(ahead)
         except ProviderError as exc:
-            self._mark("on-call", str(exc))
+            self._health.mark("on-call", str(exc))
             return
-        self._mark("on-call", "")
+        self._health.mark("on-call", "")
         # Escalations only give names; a key without configuration access lacks them.
         with contextlib.suppress(ProviderError):
             self.escalations = {e.id: e for e in await self._client.escalations()}
@@ -405,33 +402,8 @@ class OpsgenieSource:
         self.shifts = sorted(shifts, key=lambda s: (s.schedule, s.start, s.end))
         self._alerts = {k: self._named(a) for k, a in self._alerts.items()}
 
-    def _mark(self, facet: str, error: str) -> None:
-        """Record one poll's outcome; Opsgenie is reachable only while every kind of poll works
-        (as for PagerDuty: one failing endpoint is one lasting problem, not a flapping one)."""
-        now = self._clock.now()
-        old = self.health
-        self._errors[facet] = error
-        errors = [f"{name}: {text}" for name, text in self._errors.items() if text]
-        last_success = old.last_success if error else now
-        if errors:
-            self.health = replace(
-                old,
-                reachable=False,
-                last_success=last_success,
-                stale_since=old.stale_since or old.last_success or now,
-                error="; ".join(errors),
-            )
-        else:
-            self.health = replace(
-                old, reachable=True, last_success=last_success, stale_since=None, error=""
-            )
-
     def edge(self, before: SourceHealth) -> bool | None:
-        """True/False when reachability flipped since `before` (first success is not news)."""
-        now = self.health.reachable
-        if now is None or before.reachable == now or (before.reachable is None and now):
-            return None
-        return now
+        return self._health.edge(before)
 
 
 def _with_times(

@@ -28,6 +28,7 @@ from oncall_tui.engine.incident_changes import (
     incident_data,
     incident_ref,
 )
+from oncall_tui.engine.polled_health import PolledHealth
 from oncall_tui.models import (
     Incident,
     IncidentNote,
@@ -95,13 +96,16 @@ class PagerDutySource:
         self._incidents: dict[str, Incident] = {}
         self.oncalls: list[OnCall] = []
         self.shifts: list[Shift] = []
-        self.health = SourceHealth(name=SOURCE, kind=SOURCE, detail=client.api_url)
+        self._health = PolledHealth(SOURCE, client.api_url, clock)
         self.polled_once = False
         self._pushes = 0  # webhook events applied so far
         self._pushed_at: dict[str, int] = {}  # incident id -> push count when last pushed
         self._resolved_seen: dict[str, datetime] = {}  # incident id -> when we saw it resolved
-        self._errors: dict[str, str] = {}  # "incidents" / "on-call" -> the last poll's error
         self._note_ids: dict[str, None] = {}  # notes already logged (ours, or pushed before)
+
+    @property
+    def health(self) -> SourceHealth:
+        return self._health.current
 
     @property
     def incidents(self) -> list[Incident]:
@@ -120,15 +124,7 @@ class PagerDutySource:
         self._incidents = {i.id: i for i in snapshot.incidents if i.system == SOURCE}
         self.oncalls = [o for o in snapshot.oncalls if o.system == SOURCE]
         self.shifts = [s for s in snapshot.shifts if s.system == SOURCE]
-        known = snapshot.health_of(SOURCE)
-        if known is not None:
-            # Known from before, but nothing has answered yet in this run.
-            self.health = replace(
-                self.health,
-                last_success=known.last_success,
-                reachable=None,
-                stale_since=known.last_success,
-            )
+        self._health.restore(snapshot)
 
     # -- polling -----------------------------------------------------------------------------
 
@@ -157,11 +153,11 @@ class PagerDutySource:
             for incident in vanished[MAX_VANISHED_LOOKUPS:]:
                 fetched[incident.id] = incident  # as it was: looked up by a later poll
         except ProviderError as exc:
-            self._mark("incidents", str(exc))
+            self._health.mark("incidents", str(exc))
             return IncidentChange()
         finally:
             self.polled_once = True
-        self._mark("incidents", "")
+        self._health.mark("incidents", "")
         polled = with_escalation_levels(list(fetched.values()), self._current_oncalls(now))
         merged: dict[str, Incident] = {}
         for incident in polled:
@@ -216,9 +212,9 @@ class PagerDutySource:
                     if schedule.name in wanted:
                         shifts.extend(await self._client.shifts(schedule.id, now, now + LOOKAHEAD))
         except ProviderError as exc:
-            self._mark("on-call", str(exc))
+            self._health.mark("on-call", str(exc))
             return
-        self._mark("on-call", "")
+        self._health.mark("on-call", "")
         seen: set[tuple[str, int, str, datetime | None]] = set()
         oncalls: list[OnCall] = []
         for oncall in [*current, *(o for o in upcoming if o.start is not None and o.start > now)]:
@@ -230,28 +226,6 @@ class PagerDutySource:
         self.shifts = sorted(shifts, key=lambda s: (s.schedule, s.start, s.end))
         # Levels depend on who is on call where; fill those that were unknown.
         self._incidents = {i.id: i for i in self.with_levels(list(self._incidents.values()))}
-
-    def _mark(self, facet: str, error: str) -> None:
-        """Record one poll's outcome. PagerDuty counts as reachable only while every kind of
-        poll works, so one failing endpoint (an on-call scope the token lacks) shows as one
-        lasting problem instead of flapping down and up with every other poll."""
-        now = self._clock.now()
-        old = self.health
-        self._errors[facet] = error
-        errors = [f"{name}: {text}" for name, text in self._errors.items() if text]
-        last_success = old.last_success if error else now
-        if errors:
-            self.health = replace(
-                old,
-                reachable=False,
-                last_success=last_success,
-                stale_since=old.stale_since or old.last_success or now,
-                error="; ".join(errors),
-            )
-        else:
-            self.health = replace(
-                old, reachable=True, last_success=last_success, stale_since=None, error=""
-            )
 
     # -- pushes ------------------------------------------------------------------------------
 
@@ -350,11 +324,7 @@ class PagerDutySource:
         return True
 
     def edge(self, before: SourceHealth) -> bool | None:
-        """True/False when reachability flipped since `before` (first success is not news)."""
-        now = self.health.reachable
-        if now is None or before.reachable == now or (before.reachable is None and now):
-            return None
-        return now
+        return self._health.edge(before)
 
 
 # --- actions ---------------------------------------------------------------------------------
