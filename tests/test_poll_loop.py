@@ -7,7 +7,7 @@ import contextlib
 import itertools
 
 from oncall_tui.clock import SystemClock
-from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.loop import PollLoop, cancel_all
 
 
 async def test_a_storm_of_wakes_costs_a_few_polls_and_a_lone_wake_one_at_once() -> None:
@@ -44,3 +44,27 @@ async def test_a_storm_of_wakes_costs_a_few_polls_and_a_lone_wake_one_at_once() 
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await task
+
+
+async def test_cancel_all_waits_for_every_task_to_end_and_drops_what_they_raise() -> None:
+    ended: list[str] = []
+
+    async def quiet() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            ended.append("quiet")
+
+    async def noisy() -> None:
+        try:
+            await asyncio.Event().wait()
+        except asyncio.CancelledError:
+            await asyncio.sleep(0)  # some cleanup that takes a turn of the loop
+            ended.append("noisy")
+            raise RuntimeError("cleanup failed") from None
+
+    tasks = [asyncio.create_task(quiet()), asyncio.create_task(noisy())]
+    await asyncio.sleep(0)
+    await cancel_all(tasks)
+    assert sorted(ended) == ["noisy", "quiet"]
+    assert all(task.done() for task in tasks)

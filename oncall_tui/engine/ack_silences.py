@@ -20,7 +20,6 @@ engine's outbox, actor "automation"), so each is logged and retried like any oth
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import re
@@ -31,6 +30,7 @@ from typing import Any, Protocol
 
 from oncall_tui.clock import Clock
 from oncall_tui.engine.actions import SILENCE_CREATE, SILENCE_EXPIRE, SILENCE_EXTEND, ActionRequest
+from oncall_tui.engine.loop import cancel_all
 from oncall_tui.matchers import matches_all
 from oncall_tui.models import Action, Silence, SilenceState, Snapshot
 
@@ -103,9 +103,7 @@ class AckSilences:
     async def stop(self) -> None:
         task, self._task = self._task, None
         if task is not None:
-            task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await cancel_all([task])
 
     def on_alerts(self, snapshot: Snapshot) -> None:
         """Record the newest snapshot; the work happens on the part's own task."""

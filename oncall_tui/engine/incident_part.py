@@ -10,7 +10,6 @@ incidents are loud; what it adds to the snapshot and its queries stay its own.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, ClassVar, Protocol
 
@@ -18,7 +17,7 @@ from oncall_tui.clock import Clock
 from oncall_tui.config import Config
 from oncall_tui.engine.actions import ActionRequest, Outcome
 from oncall_tui.engine.incident_changes import IncidentChange
-from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.loop import PollLoop, cancel_all
 from oncall_tui.events import EngineEvent, IncidentsRaised
 from oncall_tui.models import Incident, Snapshot, SourceHealth
 from oncall_tui.store import Store
@@ -105,11 +104,7 @@ class IncidentPart:
         ]
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._tasks)
         self._tasks.clear()
 
     def wake(self) -> None:

@@ -14,7 +14,6 @@ retried like an operator's.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import replace
@@ -24,7 +23,7 @@ import httpx
 from oncall_tui.clock import Clock
 from oncall_tui.config import Config, StatuspageConfig
 from oncall_tui.engine.actions import ActionRejected, ActionRequest, Outcome
-from oncall_tui.engine.loop import PollLoop
+from oncall_tui.engine.loop import PollLoop, cancel_all
 from oncall_tui.engine.statuspage import (
     SOURCE,
     Applied,
@@ -119,11 +118,7 @@ class StatuspagePart:
             self._tasks.append(asyncio.create_task(self._automate_loop(), name="automation"))
 
     async def stop(self) -> None:
-        for task in self._tasks:
-            task.cancel()
-        for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        await cancel_all(self._tasks)
         self._tasks.clear()
 
     def wake(self) -> None:
