@@ -1,16 +1,13 @@
 """Statuspage in the engine: source, idempotent actions and the automation rules of issue 4.
 
 Everything runs against the fake Statuspage with every exchange checked against the published
-spec, on a frozen clock advanced by hand. Actions go through a real Engine's `act` and outbox
-(`WiredEngine` adds exactly the wiring the engine lead is asked for); automation is fed the
-snapshots the engine would give it after an Alertmanager poll.
+spec, on a frozen clock advanced by hand. Actions go through a real Engine's `act` and outbox;
+automation is fed the snapshots the engine would give it after an Alertmanager poll.
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import secrets
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -23,7 +20,7 @@ from spec_check import SpecValidator, ValidatingTransport
 
 from oncall_tui.clock import Clock, FrozenClock
 from oncall_tui.config import Config, load_config_text
-from oncall_tui.engine.actions import ActionRequest, AlertmanagerActions
+from oncall_tui.engine.actions import ActionRequest
 from oncall_tui.engine.core import Engine
 from oncall_tui.engine.statuspage import (
     COMPONENT_STATUS,
@@ -31,8 +28,8 @@ from oncall_tui.engine.statuspage import (
     INCIDENT_UPDATE,
 )
 from oncall_tui.engine.statuspage_episode import DEFAULT_TEMPLATES, Episode, render
-from oncall_tui.engine.statuspage_part import StatuspagePart, statuspage_configured
-from oncall_tui.events import ActionChanged, EngineEvent, LogAppended, SnapshotChanged
+from oncall_tui.engine.statuspage_part import StatuspagePart
+from oncall_tui.events import EngineEvent, LogAppended
 from oncall_tui.models import (
     Action,
     ActionStatus,
@@ -55,105 +52,15 @@ API = "http://statuspage.test/v1"
 RESOLVE_AFTER = 300.0
 
 
-# --- the wiring asked of the engine lead, until it lands in engine/core.py -------------------
-
-
-class _Dispatch:
-    """Engine._attempt_once calls `run` on this: Statuspage kinds go to the part."""
-
-    def __init__(self, am: AlertmanagerActions, part: StatuspagePart) -> None:
-        self._am = am
-        self._part = part
-
-    async def run(self, action_id: str, request: ActionRequest) -> Any:
-        if self._part.handles(request):
-            return await self._part.run(action_id, request)
-        return await self._am.run(action_id, request)
-
-
-NATIVE_ACTOR = "actor" in inspect.signature(Engine.act).parameters
+# --- the engine ----------------------------------------------------------------------------
 
 
 class WiredEngine(Engine):
-    """A real Engine plus the StatuspagePart wiring (see the sp-engine report).
+    """A real Engine, with its Statuspage part at hand as `sp` once started."""
 
-    Once engine/core.py wires the part itself (as `_statuspage`), this only exposes it as `sp`
-    and adds nothing, so these tests then check the lead's wiring.
-    """
-
-    sp: StatuspagePart | None = None
-    _own: bool = False
-
-    async def start(self) -> None:
-        await super().start()
-        native = getattr(self, "_statuspage", None)
-        if native is not None:
-            self.sp = native
-            return
-        if statuspage_configured(self.config) and self.sp is None:
-            assert self._http is not None
-            assert self._am_actions is not None
-            self.sp = StatuspagePart(
-                self.config,
-                http=self._http,
-                clock=self.clock,
-                store=self.store,
-                emit=self._emit,
-                changed=self._publish,
-                submit=lambda request: self.act(request, actor="automation"),
-                read_only=self.read_only,
-            )
-            self._own = True
-            if self.snapshot.restored:
-                self.sp.restore(self.snapshot)
-            self._am_actions = _Dispatch(self._am_actions, self.sp)  # type: ignore[assignment]
-            await self.sp.start()
-            self._publish()
-
-    async def stop(self) -> None:
-        if self.sp is not None and self._own:
-            await self.sp.stop()
-        self.sp = None
-        self._own = False
-        await super().stop()
-
-    def _publish(self) -> None:
-        super()._publish()
-        if self.sp is not None and self._own:
-            self.snapshot = self.sp.publish_into(self.snapshot)
-            self._emit(SnapshotChanged(self.snapshot))
-
-    async def _poll_cluster(self, name: str) -> None:
-        await super()._poll_cluster(name)
-        if self.sp is not None and self._own:
-            self.sp.on_alerts(self.snapshot)
-
-    async def act(self, request: ActionRequest, *, actor: str | None = None) -> Action:
-        """Engine.act with an `actor`, for automation's requests."""
-        if NATIVE_ACTOR:
-            return await super().act(request, actor=actor)  # type: ignore[call-arg]
-        if actor is None:
-            return await super().act(request)
-        action = Action(
-            id=secrets.token_hex(6),
-            kind=request.kind,
-            target=request.target,
-            params=dict(request.params),
-            actor=actor,
-            created_at=self.clock.now(),
-        )
-        if self.read_only:
-            return await self._finish(action, ActionStatus.FAILED, "refused: read-only mode")
-        await self.store.put_action(action)
-        await self.store.append(
-            "operator",
-            "action.requested",
-            f"{request.kind} {request.target}".strip(),
-            actor=action.actor,
-            data={"action_id": action.id, "params": dict(request.params)},
-        )
-        self._emit(ActionChanged(action))
-        return await self._attempt(action)
+    @property
+    def sp(self) -> StatuspagePart | None:
+        return self._statuspage
 
 
 # --- the world -------------------------------------------------------------------------------

@@ -59,7 +59,7 @@ log: {{path: "{tmp_path / "log.db"}"}}
 
 async def _stop(engine: Engine) -> None:
     """Engine.stop(), bounded. Python 3.11's wait_for can swallow the outbox task's cancellation
-    (engine/core.py `_run_outbox`; reported, see test_engine_stop_is_bounded below); then a
+    (engine/outbox.py `Outbox.run`; see test_engine_stop_is_bounded below); then a
     second cancel ends it, so that no outbox of this run retries behind phase 2's back."""
     stopping = asyncio.create_task(engine.stop())
     for _ in range(3):
@@ -282,7 +282,7 @@ log: {{path: "{tmp_path / "log.db"}"}}
     await asyncio.sleep(3.5)  # the outbox retries once, then waits out its back-off
     (outbox,) = [t for t in engine._tasks if t.get_name() == "outbox"]
     # A retryable action wakes the outbox (as act() does) just as the engine stops.
-    engine._outbox_wake.set()
+    engine._outbox.wake()
     outbox.cancel()
     done, _ = await asyncio.wait({outbox}, timeout=1)
     if not done:

@@ -9,10 +9,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-import pytest
 from rich.text import Text
 from textual.widgets import Button, Input, Select, Static, TextArea
-from ui_statuspage_harness import COMPONENTS, T0, Host, make_config, started, until, wired
+from ui_statuspage_harness import COMPONENTS, T0, Host, make_config, started, until
 
 from oncall_tui.clock import FrozenClock
 from oncall_tui.models import Component
@@ -373,8 +372,6 @@ async def test_restored_page_is_marked_stale_while_statuspage_refuses(tmp_path: 
     """After a restart with a key Statuspage refuses, the last known page shows, marked stale."""
     log = tmp_path / "log.db"
     async with started(tmp_path, make_config(log={"path": str(log)})) as r:
-        if not wired(r.engine):
-            pytest.skip("needs the engine's Statuspage part (its health and restore)")
         seen = r.engine.snapshot.health_of("statuspage")
         assert seen is not None
         assert seen.last_success is not None

@@ -2,19 +2,16 @@
 
 Shared by the Status page view's Pilot and snapshot tests. Nothing here is a mock: every exchange
 with the fake Statuspage passes through a spec-validating transport, and what a test asserts about
-an action is read back from the fake. When the engine has Statuspage wired in (it then answers
-`statuspage_configured`), snapshots come from its own poll and actions go through `Engine.act`;
-before that, the engine's own publish path carries a snapshot read by the engine's
-`StatuspageSource`, and actions run through its `StatuspageActions`: the same code either way.
+an action is read back from the fake. Snapshots come from the engine's own Statuspage poll and
+actions go through `Engine.act`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -27,7 +24,6 @@ from textual.app import App, ComposeResult
 from oncall_tui.clock import FrozenClock
 from oncall_tui.config import Config, validate_config
 from oncall_tui.engine import ActionRequest, Engine
-from oncall_tui.engine.statuspage import StatuspageActions, StatuspageSource
 from oncall_tui.events import ActionChanged, EngineEvent, SnapshotChanged
 from oncall_tui.providers.statuspage import StatuspageClient
 from oncall_tui.sandbox.fake_statuspage import FakeStatuspage
@@ -84,11 +80,6 @@ def make_config(
     return validate_config(data, "test")
 
 
-def wired(engine: Engine) -> bool:
-    """Whether the lead has wired Statuspage into the engine yet."""
-    return hasattr(engine, "statuspage_configured")
-
-
 @dataclass
 class Rig:
     engine: Engine
@@ -102,8 +93,6 @@ class Rig:
 
     def __post_init__(self) -> None:
         self.client = StatuspageClient(f"{SP}/v1", PAGE_ID, API_KEY, self.http, clock=self.clock)
-        self._source = StatuspageSource(self.client, self.clock)
-        self._actions = StatuspageActions(self.client, self._source, self.clock)
 
     async def refresh(self) -> None:
         """Bring the engine's snapshot up to what the fake says now, through the engine."""
@@ -117,13 +106,6 @@ class Rig:
                 i.id in shown and shown[i.id].updated_at == i.updated_at for i in unresolved
             )
 
-        if not wired(self.engine):
-            await self._source.poll()
-            self.engine.snapshot = replace(
-                self.engine.snapshot,
-                components=tuple(self._source.components),
-                status_incidents=tuple(self._source.incidents),
-            )
         arrived = asyncio.Event()
 
         def listener(event: EngineEvent) -> None:
@@ -139,12 +121,8 @@ class Rig:
 
     async def act(self, request: ActionRequest) -> str:
         """Carry out one request as the app does; the outcome's summary (or the failure)."""
-        if wired(self.engine):
-            action = await self.engine.act(request)
-            result = f"{action.status.value}: {action.result}"
-        else:
-            outcome = await self._actions.run(secrets.token_hex(6), request)
-            result = f"done: {outcome.summary}"
+        action = await self.engine.act(request)
+        result = f"{action.status.value}: {action.result}"
         self.outcomes.append(result)
         return result
 

@@ -10,7 +10,6 @@ import asyncio
 import contextlib
 import functools
 import logging
-import secrets
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import replace
 from datetime import timedelta
@@ -25,12 +24,13 @@ from oncall_tui.engine.actions import (
     AlertmanagerActions,
     Outcome,
 )
+from oncall_tui.engine.alert_log import alert_change_rows
 from oncall_tui.engine.alerts import AlertChange, AlertmanagerSource
 from oncall_tui.engine.correlation import Correlator, learn_from_log, learn_routes
 from oncall_tui.engine.intake import WebhookIntake
 from oncall_tui.engine.loop import PollLoop, to_the_end
+from oncall_tui.engine.outbox import Outbox
 from oncall_tui.events import (
-    ActionChanged,
     AlertsRaised,
     EngineEvent,
     Listener,
@@ -40,7 +40,6 @@ from oncall_tui.events import (
 from oncall_tui.matchers import matches_all
 from oncall_tui.models import (
     Action,
-    ActionStatus,
     Alert,
     AlertState,
     Incident,
@@ -51,7 +50,6 @@ from oncall_tui.models import (
     SourceHealth,
     meets_severity,
 )
-from oncall_tui.providers.errors import ProviderError
 from oncall_tui.store import Store
 
 if TYPE_CHECKING:
@@ -65,8 +63,6 @@ if TYPE_CHECKING:
 log = logging.getLogger(__name__)
 
 SNAPSHOT_SAVE_INTERVAL = 30.0
-OUTBOX_RETRY_BASE = 2.0
-OUTBOX_RETRY_MAX = 60.0
 STOP_TIMEOUT = 5.0
 # At most this often (seconds) a poll of one cluster woken by webhooks or ctrl+r: a webhook
 # still shows on screen within about a second, and a storm of hundreds per second costs four
@@ -114,11 +110,15 @@ class Engine:
         self._server: WebhookServer | None = None
         self._webhook_health = SourceHealth(name="webhooks", kind="webhooks")
         self._last_snapshot_save = float("-inf")
-        self._outbox_wake = asyncio.Event()
-        self._in_flight: set[str] = set()
+        self._outbox = Outbox(
+            store=lambda: self._store,
+            clock=clock,
+            emit=self._emit,
+            execute=self._execute,
+            done=self._action_done,
+        )
         self._started = False
         self._restore_done = False
-        self._wired = asyncio.Event()  # start() has built the clients that actions need
         self._restored: Snapshot | None = None  # read by restore(), handed to the parts by start()
         self.snapshot = Snapshot(taken_at=clock.now())
         self._alerts: AlertmanagerSource | None = None
@@ -256,7 +256,7 @@ class Engine:
                     submit=lambda request: self.act(request, actor="automation"),
                     read_only=self.read_only,
                 )
-        self._wired.set()
+        self._outbox.ready.set()  # the clients that carry out actions exist now
         restored, self._restored = self._restored, None
         if restored is not None:
             for part in self._parts:
@@ -276,7 +276,7 @@ class Engine:
             )
             self._alert_loops.append(loop)
             self._spawn(loop.run(), f"poll-alertmanager-{name}")
-        self._spawn(self._run_outbox(), "outbox")
+        self._spawn(self._outbox.run(), "outbox")
         if self._pagerduty is not None:
             self._pagerduty.start()
         if self._opsgenie is not None:
@@ -371,7 +371,7 @@ class Engine:
             self._http = None
         self._started = False
         self._restore_done = False
-        self._wired.clear()
+        self._outbox.ready.clear()
 
     async def run(self) -> None:
         """Start, then keep running until cancelled; always stops cleanly."""
@@ -443,9 +443,9 @@ class Engine:
         size = len(change.fired) + len(change.resolved) + len(change.state_changed)
         # Thousands of lines (a first load) would hold up the event loop while formatted.
         rows = (
-            _change_rows(change)
+            alert_change_rows(change)
             if size < BULK_CHANGE
-            else await asyncio.to_thread(_change_rows, change)
+            else await asyncio.to_thread(alert_change_rows, change)
         )
         await self.store.append_many(rows)
 
@@ -572,187 +572,36 @@ class Engine:
     async def act(self, request: ActionRequest, *, actor: str | None = None) -> Action:
         """Record the action as pending, carry it out, record the outcome; never raises.
 
-        `actor` is the operator unless automation acts (`actor="automation"`).
+        `actor` is the operator unless automation acts (`actor="automation"`). Every action
+        changes something somewhere: read-only mode refuses them all.
         """
-        action = Action(
-            id=secrets.token_hex(6),
-            kind=request.kind,
-            target=request.target,
-            params=dict(request.params),
+        return await self._outbox.submit(
+            request,
             actor=actor or self.config.actor,
-            created_at=self.clock.now(),
+            automation=actor == "automation",
+            refuse="refused: read-only mode" if self.read_only else "",
         )
-        # Every action changes something somewhere: read-only refuses them all.
-        if self.read_only:
-            return await self._finish(action, ActionStatus.FAILED, "refused: read-only mode")
-        await self.store.put_action(action)
-        await self.store.append(
-            "automation" if actor == "automation" else "operator",
-            "action.requested",
-            f"{request.kind} {request.target}".strip(),
-            actor=action.actor,
-            data={"action_id": action.id, "params": dict(request.params)},
-        )
-        self._emit(ActionChanged(action))
-        # The dashboard takes keys from its first frame, shortly before the engine has started;
-        # the action is in the outbox already, so it is not lost if the start never completes.
-        await self._wired.wait()
-        return await self._attempt(action)
 
-    async def _attempt(self, action: Action) -> Action:
-        self._in_flight.add(action.id)
-        try:
-            return await self._attempt_once(action)
-        finally:
-            self._in_flight.discard(action.id)
-
-    async def _attempt_once(self, action: Action) -> Action:
-        request = ActionRequest(action.kind, action.target, action.params)
-        action = replace(action, attempts=action.attempts + 1)
+    async def _execute(self, action_id: str, request: ActionRequest) -> Outcome:
+        """Carry out one action with the system it belongs to (the outbox's `execute`)."""
         assert self._am_actions is not None
-        try:
-            # Opsgenie asks first: PagerDuty's part claims every incident.* request.
-            owner = next(
-                (
-                    part
-                    for part in (self._opsgenie, self._pagerduty, self._statuspage)
-                    if part is not None and part.handles(request)
-                ),
-                None,
-            )
-            if owner is not None:
-                outcome = await owner.run(action.id, request)
-            elif request.kind.startswith(("incident.", "statuspage.")) or request.params.get(
-                "to"
-            ) not in (
-                None,
-                "alertmanager",
-            ):
-                raise ActionRejected(f"{request.kind}: that system is not configured")
-            else:
-                outcome = await self._am_actions.run(action.id, request)
-        except ActionRejected as exc:
-            return await self._finish(action, ActionStatus.FAILED, str(exc))
-        except ProviderError as exc:
-            if exc.retryable:
-                action = replace(action, result=f"will retry: {exc}")
-                await self.store.put_action(action)
-                self._emit(ActionChanged(action))
-                self._outbox_wake.set()
-                return action
-            return await self._finish(action, ActionStatus.FAILED, str(exc))
-        except Exception as exc:
-            log.exception("action %s failed", action.kind)
-            return await self._finish(action, ActionStatus.FAILED, f"internal error: {exc}")
+        # Opsgenie asks first: PagerDuty's part claims every incident.* request.
+        owner = next(
+            (
+                part
+                for part in (self._opsgenie, self._pagerduty, self._statuspage)
+                if part is not None and part.handles(request)
+            ),
+            None,
+        )
+        if owner is not None:
+            return await owner.run(action_id, request)
+        if request.kind.startswith(("incident.", "statuspage.")) or request.params.get(
+            "to"
+        ) not in (None, "alertmanager"):
+            raise ActionRejected(f"{request.kind}: that system is not configured")
+        return await self._am_actions.run(action_id, request)
+
+    def _action_done(self, action: Action) -> None:
         if action.kind.startswith(("silence.", "alert.")):
-            self._wake_alert_polls()
-        return await self._finish(action, ActionStatus.DONE, outcome.summary, outcome.data)
-
-    async def _finish(
-        self,
-        action: Action,
-        status: ActionStatus,
-        result: str,
-        data: Mapping[str, Any] | None = None,
-    ) -> Action:
-        action = replace(action, status=status, result=result, finished_at=self.clock.now())
-        if self._store is not None:
-            await self.store.put_action(action)
-            await self.store.append(
-                "automation" if action.actor == "automation" else "operator",
-                f"action.{status.value}",
-                f"{action.kind}: {result}",
-                actor=action.actor,
-                data={"action_id": action.id, **(dict(data) if data else {})},
-            )
-        self._emit(ActionChanged(action))
-        return action
-
-    async def _run_outbox(self) -> None:
-        """Retry pending actions with backoff, including those left by an earlier run."""
-        delay = OUTBOX_RETRY_BASE
-        while True:
-            pending = await self.store.pending_actions()
-            retried = False
-            for action in pending:
-                if action.id in self._in_flight:
-                    continue
-                retried = True
-                await self._attempt(action)
-            still = await self.store.pending_actions()
-            delay = min(delay * 2, OUTBOX_RETRY_MAX) if still and retried else OUTBOX_RETRY_BASE
-            self._outbox_wake.clear()
-            if not still:
-                await self._outbox_wake.wait()
-                continue
-            # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancellation that
-            # arrives as the event is set, and then stop() would wait for this loop forever.
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay):
-                    await self._outbox_wake.wait()
-
-
-def _alert_line(what: str, alert: Alert) -> str:
-    service = alert.labels.get("service") or alert.labels.get("instance") or ""
-    where = f" ({service})" if service else ""
-    return f"{what}: {alert.alertname}{where} [{alert.severity}] {alert.summary}".rstrip()
-
-
-def _change_rows(change: AlertChange) -> list[tuple[str, str, str, Mapping[str, Any]]]:
-    """The log entries of one poll's changes: alerts fired, resolved or changed, silences."""
-    rows: list[tuple[str, str, str, Mapping[str, Any]]] = []
-    for alert in change.fired:
-        rows.append(
-            ("alertmanager", "alert.firing", _alert_line("firing", alert), _alert_data(alert))
-        )
-    for alert in change.resolved:
-        rows.append(
-            (
-                "alertmanager",
-                "alert.resolved",
-                _alert_line("resolved", alert),
-                _alert_data(alert),
-            )
-        )
-    for alert, previous in change.state_changed:
-        rows.append(
-            (
-                "alertmanager",
-                "alert.state",
-                _alert_line(f"{previous} -> {alert.state.value}", alert),
-                {**_alert_data(alert), "previous": previous},
-            )
-        )
-    for silence in change.silences_added:
-        matchers = ", ".join(str(m) for m in silence.matchers)
-        rows.append(
-            (
-                "alertmanager",
-                "silence.created",
-                f"silence {silence.id} by {silence.created_by}: {matchers}",
-                {
-                    "silence_id": silence.id,
-                    "cluster": silence.cluster,
-                    "comment": silence.comment,
-                },
-            )
-        )
-    for silence in change.silences_ended:
-        rows.append(
-            (
-                "alertmanager",
-                "silence.ended",
-                f"silence {silence.id} ended",
-                {"silence_id": silence.id, "cluster": silence.cluster},
-            )
-        )
-    return rows
-
-
-def _alert_data(alert: Alert) -> dict[str, Any]:
-    return {
-        "fingerprint": alert.fingerprint,
-        "cluster": alert.cluster,
-        "labels": dict(alert.labels),
-        "state": alert.state.value,
-    }
+            self._wake_alert_polls()  # show what the silence or the test alert changed
