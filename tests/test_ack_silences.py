@@ -93,7 +93,14 @@ log: {{path: "{tmp_path / "log.db"}"}}
             plain = await engine.act(silence_request(OTHER, until_resolved=False, seconds=3600))
             assert acked.status == plain.status == ActionStatus.DONE
             first = await _silence_of(client, acked)
-            await wait_for(_has(lambda: acked.id in part.managed), what="the silence adopted")
+
+            async def saved() -> bool:
+                # Adopted in memory first, then saved (before anything is asked for it).
+                state = json.loads(await engine.store.get_state(STATE_KEY) or "{}")
+                return acked.id in state
+
+            await wait_for(saved, what="the silence adopted and saved")
+            assert acked.id in part.managed
             assert plain.id not in part.managed
             state = json.loads(await engine.store.get_state(STATE_KEY) or "{}")
             assert list(state) == [acked.id]
