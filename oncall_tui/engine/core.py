@@ -168,12 +168,12 @@ class Engine:
         before its first frame, and `start()` once that frame is on screen. `start()` alone
         does both.
         """
+        if self._restore_done:
+            return
         if self._store is None:
             self._store = await Store.open(
                 self.config.log.file, clock=self.clock, secrets=self.config.secrets()
             )
-        if self._restore_done:
-            return
         self._restore_done = True
         restored = await self.store.load_snapshot()
         if restored is not None:
@@ -578,7 +578,6 @@ class Engine:
         return await self._outbox.submit(
             request,
             actor=actor or self.config.actor,
-            automation=actor == "automation",
             refuse="refused: read-only mode" if self.read_only else "",
         )
 

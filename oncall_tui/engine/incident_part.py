@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable, Mapping, Sequence
+from dataclasses import replace
 from typing import Any, ClassVar, Protocol
 
 from oncall_tui.clock import Clock
@@ -19,7 +20,7 @@ from oncall_tui.engine.actions import ActionRequest, Outcome
 from oncall_tui.engine.incident_changes import IncidentChange
 from oncall_tui.engine.loop import PollLoop, cancel_all
 from oncall_tui.events import EngineEvent, IncidentsRaised
-from oncall_tui.models import Incident, Snapshot, SourceHealth
+from oncall_tui.models import Incident, OnCall, Shift, Snapshot, SourceHealth
 from oncall_tui.store import Store
 
 LogRow = tuple[str, str, str, Mapping[str, Any]]
@@ -30,6 +31,12 @@ class IncidentSource(Protocol):
 
     @property
     def health(self) -> SourceHealth: ...
+    @property
+    def incidents(self) -> Sequence[Incident]: ...
+    @property
+    def oncalls(self) -> Sequence[OnCall]: ...
+    @property
+    def shifts(self) -> Sequence[Shift]: ...
 
     def restore(self, snapshot: Snapshot) -> None: ...
     async def poll_incidents(self) -> IncidentChange: ...
@@ -64,7 +71,6 @@ class IncidentPart:
         changed: Callable[[], None],
     ) -> None:
         self._config = config
-        self._clock = clock
         self._store = store
         self._emit = emit
         self._changed = changed
@@ -115,6 +121,25 @@ class IncidentPart:
     @property
     def polled_once(self) -> bool:
         return self.source.polled_once
+
+    # -- snapshot ----------------------------------------------------------------------------
+
+    def publish_into(self, snapshot: Snapshot) -> Snapshot:
+        """The snapshot with this system's incidents, on-calls, shifts and health in it.
+
+        Each system's items follow the others': the engine publishes PagerDuty, then Opsgenie.
+        """
+        system = self.system
+        return replace(
+            snapshot,
+            incidents=(
+                *(i for i in snapshot.incidents if i.system != system),
+                *self.source.incidents,
+            ),
+            oncalls=(*(o for o in snapshot.oncalls if o.system != system), *self.source.oncalls),
+            shifts=(*(s for s in snapshot.shifts if s.system != system), *self.source.shifts),
+            health=(*(h for h in snapshot.health if h.name != system), self.source.health),
+        )
 
     # -- polls -------------------------------------------------------------------------------
 

@@ -13,7 +13,6 @@ something shown changed; `emit` receives IncidentsRaised (new P1/P2 alerts at or
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import replace
 
 import httpx
 
@@ -30,7 +29,7 @@ from oncall_tui.engine.opsgenie import (
 )
 from oncall_tui.engine.opsgenie_actions import OpsgenieActions
 from oncall_tui.events import EngineEvent
-from oncall_tui.models import Incident, IncidentNote, Snapshot
+from oncall_tui.models import Incident, IncidentNote
 from oncall_tui.store import Store
 
 
@@ -71,24 +70,6 @@ class OpsgeniePart(IncidentPart):
 
     def loud(self, change: IncidentChange) -> tuple[Incident, ...]:
         return raised(change, self._config.notify.min_severity)
-
-    # -- snapshot ----------------------------------------------------------------------------
-
-    def publish_into(self, snapshot: Snapshot) -> Snapshot:
-        """The snapshot with Opsgenie's alerts, on-calls, shifts and health in it."""
-        return replace(
-            snapshot,
-            incidents=(
-                *(i for i in snapshot.incidents if i.system != SOURCE),
-                *self.source.incidents,
-            ),
-            oncalls=(
-                *(o for o in snapshot.oncalls if o.system != SOURCE),
-                *self.source.oncalls,
-            ),
-            shifts=(*(s for s in snapshot.shifts if s.system != SOURCE), *self.source.shifts),
-            health=(*(h for h in snapshot.health if h.name != SOURCE), self.source.health),
-        )
 
     # -- queries -----------------------------------------------------------------------------
 

@@ -66,9 +66,7 @@ class Outbox:
             raise RuntimeError("engine not started")
         return store
 
-    async def submit(
-        self, request: ActionRequest, *, actor: str, automation: bool, refuse: str = ""
-    ) -> Action:
+    async def submit(self, request: ActionRequest, *, actor: str, refuse: str = "") -> Action:
         """Record the action as pending, carry it out, record the outcome; never raises.
 
         A non-empty `refuse` (read-only mode) finishes it as failed without recording it as
@@ -87,7 +85,7 @@ class Outbox:
         store = self._log()
         await store.put_action(action)
         await store.append(
-            "automation" if automation else "operator",
+            _log_source(action),
             "action.requested",
             f"{request.kind} {request.target}".strip(),
             actor=action.actor,
@@ -139,7 +137,7 @@ class Outbox:
         if store is not None:  # None: refused before the log was opened, nothing to keep
             await store.put_action(action)
             await store.append(
-                "automation" if action.actor == "automation" else "operator",
+                _log_source(action),
                 f"action.{status.value}",
                 f"{action.kind}: {result}",
                 actor=action.actor,
@@ -171,3 +169,7 @@ class Outbox:
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(delay):
                     await self._wake.wait()
+
+
+def _log_source(action: Action) -> str:
+    return "automation" if action.actor == "automation" else "operator"

@@ -12,7 +12,6 @@ shown changed; `emit` receives IncidentsRaised.
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import replace
 
 import httpx
 
@@ -22,7 +21,7 @@ from oncall_tui.engine.incident_changes import IncidentChange, change_log_rows
 from oncall_tui.engine.incident_part import IncidentPart, LogRow
 from oncall_tui.engine.pagerduty import SOURCE, PagerDutyActions, PagerDutySource
 from oncall_tui.events import EngineEvent
-from oncall_tui.models import Incident, IncidentNote, LogEntry, Snapshot, meets_severity
+from oncall_tui.models import Incident, IncidentNote, LogEntry, meets_severity
 from oncall_tui.providers.pagerduty import PagerDutyClient
 from oncall_tui.providers.pagerduty_events import PagerDutyEventsClient
 from oncall_tui.store import Store
@@ -89,22 +88,6 @@ class PagerDutyPart(IncidentPart):
             i
             for i in change.raised
             if meets_severity(URGENCY_SEVERITY.get(i.urgency, "critical"), minimum)
-        )
-
-    # -- snapshot ----------------------------------------------------------------------------
-
-    def publish_into(self, snapshot: Snapshot) -> Snapshot:
-        """The snapshot with PagerDuty's incidents, on-calls, shifts and health in it."""
-        others = tuple(i for i in snapshot.incidents if i.system != SOURCE)
-        return replace(
-            snapshot,
-            incidents=(*self.source.incidents, *others),
-            oncalls=(
-                *self.source.oncalls,
-                *(o for o in snapshot.oncalls if o.system != SOURCE),
-            ),
-            shifts=(*self.source.shifts, *(s for s in snapshot.shifts if s.system != SOURCE)),
-            health=(*(h for h in snapshot.health if h.name != SOURCE), self.source.health),
         )
 
     # -- pushes ------------------------------------------------------------------------------
