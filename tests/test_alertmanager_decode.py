@@ -10,7 +10,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from oncall_tui.providers.json_items import DecodedItem, decode_array, json_array_items
+from oncall_tui.providers.json_items import DecodedItem, decode_array
 
 scalars = st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text()
 values = st.recursive(
@@ -21,6 +21,10 @@ values = st.recursive(
 spaces = st.sampled_from(["", " ", "\n", "\t ", "\r\n  "])
 
 
+def identity(item: Any) -> Any:
+    return item
+
+
 @settings(max_examples=200, deadline=None)
 @given(items=st.lists(values, max_size=8), gaps=st.lists(spaces, min_size=20, max_size=20))
 def test_same_items_as_json_loads(items: list[Any], gaps: list[str]) -> None:
@@ -28,7 +32,7 @@ def test_same_items_as_json_loads(items: list[Any], gaps: list[str]) -> None:
     text = gaps[0] + "[" + gaps[1]
     text += (gaps[2] + "," + gaps[3]).join(parts)
     text += gaps[4] + "]" + gaps[5]
-    assert list(json_array_items(text)) == json.loads(text)
+    assert [item.value for item in decode_array(text, identity, key=repr)] == json.loads(text)
 
 
 @pytest.mark.parametrize(
@@ -37,7 +41,7 @@ def test_same_items_as_json_loads(items: list[Any], gaps: list[str]) -> None:
 )
 def test_malformed_or_not_an_array_is_a_value_error(text: str) -> None:
     with pytest.raises(ValueError):  # noqa: PT011 - json's own errors are ValueErrors too
-        list(json_array_items(text))
+        decode_array(text, identity, key=repr)
 
 
 class Parsed:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Callable, Hashable, Iterator, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import Any, Generic, TypeVar
 
@@ -40,8 +40,8 @@ def _skip_space(text: str, pos: int) -> int:
     return _SPACE.match(text, pos).end()  # type: ignore[union-attr]
 
 
-def _item_spans(text: str, read_item: Callable[[int], int]) -> Iterator[tuple[int, int]]:
-    """(start, end) of every item of the array `text`; `read_item(start)` returns an item's end."""
+def _read_items(text: str, read_item: Callable[[int], int]) -> None:
+    """Call `read_item(start)` for every item of the array `text`; it returns the item's end."""
     pos = _skip_space(text, 0)
     if text[pos : pos + 1] != "[":
         raise ValueError("not a JSON array")
@@ -49,7 +49,6 @@ def _item_spans(text: str, read_item: Callable[[int], int]) -> Iterator[tuple[in
     if text[pos : pos + 1] != "]":
         while True:
             end = read_item(pos)
-            yield pos, end
             if text[end : end + 1] == ",":  # the common case, checked first
                 pos = _skip_space(text, end + 1)
                 continue
@@ -62,24 +61,6 @@ def _item_spans(text: str, read_item: Callable[[int], int]) -> Iterator[tuple[in
             pos = _skip_space(text, pos + 1)
     if _skip_space(text, pos + 1) != len(text):
         raise ValueError("extra data after the JSON array")
-
-
-def json_array_items(text: str) -> Iterator[Any]:
-    """The items of a JSON document that is one array, decoded one at a time.
-
-    Same result as `json.loads(text)` for a valid array (ValueError otherwise), but the standard
-    decoder is called once per item, so that a worker thread decoding 50 MB lets the event loop
-    run between items instead of holding the GIL for the whole document.
-    """
-    decoded: list[Any] = []
-
-    def read_item(pos: int) -> int:
-        item, end = _DECODER.raw_decode(text, pos)
-        decoded.append(item)
-        return end
-
-    for _ in _item_spans(text, read_item):
-        yield decoded.pop()
 
 
 def decode_array(
@@ -120,6 +101,5 @@ def decode_array(
                 cursor = found + 1
         return end
 
-    for _ in _item_spans(text, read_item):
-        pass
+    _read_items(text, read_item)
     return result
