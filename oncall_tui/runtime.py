@@ -29,15 +29,10 @@ def favour_the_event_loop() -> None:
     sys.setswitchinterval(SWITCH_INTERVAL)
 
 
-def settle_startup() -> None:
-    """After start-up: freeze everything alive.
+def settle() -> None:
+    """Freeze everything alive now: once after start-up, once after the first full load.
 
-    No collection first: a full pass here would itself stall the first seconds. Whatever
-    start-up garbage sits in a reference cycle at this moment stays, once; it is small.
+    No collection first: a full pass here would itself stall the screen. Whatever garbage sits
+    in a reference cycle at that moment stays, once; it is small.
     """
-    gc.freeze()
-
-
-def settle_loaded() -> None:
-    """After the first full load of alerts: freeze it too (no collection, that would stall)."""
     gc.freeze()

@@ -328,8 +328,7 @@ async def test_the_dashboard_process_tunes_its_runtime_at_start_and_after_the_fi
 ) -> None:
     settled: list[str] = []
     # Recorded, not done: gc.freeze() in the test process would keep every later test's garbage.
-    monkeypatch.setattr(runtime, "settle_startup", lambda: settled.append("startup"))
-    monkeypatch.setattr(runtime, "settle_loaded", lambda: settled.append("loaded"))
+    monkeypatch.setattr(runtime, "settle", lambda: settled.append("settle"))
     monkeypatch.setattr(runtime, "favour_the_event_loop", lambda: settled.append("switch"))
     async with running_engine(tmp_path) as rig:
         app = make_app(rig.config, rig.engine, rig.clock, tune_runtime=True)
@@ -338,7 +337,7 @@ async def test_the_dashboard_process_tunes_its_runtime_at_start_and_after_the_fi
             rig.engine.refresh_now()
             await pilot.pause()
             await eventually(lambda: len(settled) == 3)
-            assert sorted(settled) == ["loaded", "startup", "switch"], "each once"
+            assert sorted(settled) == ["settle", "settle", "switch"], "start-up and first load"
         plain_app = make_app(rig.config, rig.engine, rig.clock)
         async with plain_app.run_test(size=(120, 40)) as pilot:
             await pilot.pause()

@@ -189,7 +189,7 @@ class OncallApp(App[None]):
         self._focus_view("alerts")
         self._show_view_bar()
         if self._tune_runtime:
-            self.call_after_refresh(runtime.settle_startup)  # after the first frame is on screen
+            self.call_after_refresh(runtime.settle)  # after the first frame is on screen
         self.call_after_refresh(self.first_frame.set)
 
     def on_unmount(self) -> None:
@@ -260,7 +260,7 @@ class OncallApp(App[None]):
     def _apply_snapshot(self, snapshot: Snapshot) -> None:
         if self._tune_runtime and not self._loaded and not snapshot.restored and snapshot.alerts:
             self._loaded = True
-            self.call_after_refresh(runtime.settle_loaded)
+            self.call_after_refresh(runtime.settle)
         self.query_one(SourceBar).update_snapshot(snapshot)
         self.query_one(AlertsView).update_snapshot(snapshot)
         self.query_one(IncidentsView).update_snapshot(snapshot)
