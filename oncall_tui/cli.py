@@ -344,7 +344,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
             try:
                 config = sandbox.config()
                 if getattr(args, "read_only", False):
-                    config = config.model_copy(update={"read_only": True})
+                    config = config.with_changes(read_only=True)
                 return await _run_dashboard(config, clock)
             finally:
                 await sandbox.stop()

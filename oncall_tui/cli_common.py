@@ -49,7 +49,7 @@ def load(args: argparse.Namespace, path: str | None = None) -> Config:
         )
     config = load_config(config_path)
     if getattr(args, "read_only", False):
-        config = config.model_copy(update={"read_only": True})
+        config = config.with_changes(read_only=True)
     return config
 
 

@@ -66,6 +66,16 @@ def test_example_config_is_valid() -> None:
             "is used twice",
         ),
         ("a: [", "c.yaml: line"),
+        ("", "c.yaml: alertmanagers: required key is missing"),
+        (MINIMAL + "operator: {name: 5}", "operator.name: Expected `str`, got `int`"),
+        (MINIMAL + "keys: {ack: [a]}", "keys: a value: Expected `str`, got `array`"),
+        (MINIMAL + "statuspage: {api_key: 5}", "statuspage.api_key: Expected `str`, got `int`"),
+        (MINIMAL + "poll: {alerts: 0s}", "poll.alerts: expected a duration greater than zero"),
+        (
+            "alertmanagers: [{name: a, url: 'http://x', auth: {bearer_token: t, "
+            "basic: {username: u, password: p}}}]",
+            "alertmanagers[0].auth: give either bearer_token or basic, not both",
+        ),
     ],
 )
 def test_errors_name_the_key_path(text: str, expected: str) -> None:
@@ -83,6 +93,21 @@ def test_env_expansion_does_not_reparse_yaml() -> None:
     assert config.pagerduty.api_token.get_secret_value() == "a: b\n- c"
     assert "a: b\n- c" in config.secrets()
     assert "a: b" not in repr(config)
+    assert "a: b" not in str(config.pagerduty.api_token)
+    assert config.with_changes(read_only=True).pagerduty == config.pagerduty
+
+
+def test_values_are_typed_and_normalised() -> None:
+    config = load_config_text(
+        "alertmanagers: [{name: a, url: 'http://x:9093/'}]\npoll: {alerts: 250ms, oncall: 2}\n",
+        "c.yaml",
+        {},
+    )
+    assert config.alertmanagers[0].url == "http://x:9093"
+    assert (config.poll.alerts, config.poll.oncall, config.poll.incidents) == (0.25, 2.0, 10.0)
+    assert config.acknowledge.stable_labels == ["alertname", "service", "instance"]
+    with pytest.raises(AttributeError):
+        config.read_only = True  # type: ignore[misc]
 
 
 def test_durations() -> None:
@@ -112,10 +137,14 @@ def test_missing_file_is_one_line() -> None:
 
 def test_config_module_imports_nothing_heavy() -> None:
     out = subprocess.run(
-        [sys.executable, "-c", "import sys, oncall_tui.config; print('textual' in sys.modules)"],
+        [
+            sys.executable,
+            "-c",
+            "import sys, oncall_tui.config; print({'textual', 'pydantic'} & set(sys.modules))",
+        ],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     )
-    assert out.stdout.strip() == "False"
+    assert out.stdout.strip() == "set()"

@@ -293,7 +293,7 @@ class OncallApp(App[None]):
         """`notify.only_when_on_call`: off call, news shows in the app without bell or desktop."""
         if not self.config.notify.only_when_on_call or self._on_call_now():
             return self.notifier
-        quiet = self.config.notify.model_copy(update={"bell": False, "desktop": False})
+        quiet = self.config.notify.with_changes(bell=False, desktop=False)
         return Notifier(self, quiet, write=self.notifier.write)
 
     def _on_call_now(self) -> bool:
