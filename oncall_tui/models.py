@@ -64,8 +64,9 @@ class Alert:
     cluster: str = ""
     seen_by: tuple[str, ...] = ()
     # Identity across refreshes: the fingerprint within its cluster. Stored, not a property:
-    # the dashboard looks it up for every alert of every snapshot.
-    key: str = field(init=False, repr=False, compare=False)
+    # the dashboard looks it up for every alert of every snapshot. Always derived in
+    # __post_init__; an argument (which the snapshot decoder passes) is overwritten.
+    key: str = field(default="", repr=False, compare=False)
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "key", f"{self.cluster}/{self.fingerprint}")

@@ -33,7 +33,12 @@ from oncall_tui.models import (
     LogEntry,
     Snapshot,
 )
-from oncall_tui.snapshot_codec import snapshot_document, snapshot_from_json
+from oncall_tui.snapshot_codec import (
+    json_string_body,
+    snapshot_document,
+    snapshot_from_json,
+    snapshot_to_json,
+)
 
 log = logging.getLogger(__name__)
 
@@ -208,6 +213,14 @@ class _Redactor:
                 for f in dataclasses.fields(value)
             }
         return self.text(str(value))
+
+    def json_text(self, text: str) -> str:
+        """Encoded JSON with every secret in its strings redacted (as `text` does)."""
+        if not self.secrets:
+            return text
+        # Matched as they are written inside a JSON string (quotes and backslashes escaped), so
+        # a replacement can only ever fall inside a string and the document stays valid.
+        return redact(text, [json_string_body(secret) for secret in self.secrets])
 
     def dumps(self, value: Any) -> str:
         return _dump(self.value(value))
@@ -605,15 +618,22 @@ class Store:
     async def save_snapshot(self, snapshot: Snapshot) -> None:
         """Keep `snapshot` as the last known one (replacing the previous)."""
         # Snapshots are immutable; encoding thousands of alerts happens off the event loop.
-        text = await asyncio.to_thread(
-            lambda: self._redactor.dumps_large(snapshot_document(snapshot))
-        )
+        text = await asyncio.to_thread(self._snapshot_text, snapshot)
         async with self._lock:
             await self._db.execute(
                 "INSERT INTO snapshot (id, json, saved_at) VALUES (1, ?, ?) "
                 "ON CONFLICT (id) DO UPDATE SET json = excluded.json, saved_at = excluded.saved_at",
                 (text, format_time(self._clock.now())),
             )
+
+    def _snapshot_text(self, snapshot: Snapshot) -> str:
+        try:
+            text = snapshot_to_json(snapshot)
+        except UnicodeEncodeError:
+            # A lone surrogate (possible in a webhook's JSON) cannot be stored: the slower
+            # generic walk replaces it, and redacts string by string.
+            return self._redactor.dumps_large(snapshot_document(snapshot))
+        return self._redactor.json_text(text)
 
     async def load_snapshot(self) -> Snapshot | None:
         """The last saved snapshot marked `restored=True`, or None if none (or unreadable)."""
@@ -623,7 +643,7 @@ class Store:
             return None
         try:
             snapshot = snapshot_from_json(rows[0][0])
-        except (KeyError, TypeError, ValueError) as error:
+        except ValueError as error:
             # Only a cache for the first seconds: a snapshot from an older model is dropped.
             log.warning("ignoring unreadable saved snapshot: %s", type(error).__name__)
             return None

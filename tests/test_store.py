@@ -637,3 +637,26 @@ async def test_entries_are_append_only(tmp_log: Path, store: Store) -> None:
     await store.append("test", "x", "evidence")
     with sqlite3.connect(tmp_log) as db, pytest.raises(sqlite3.IntegrityError):
         db.execute("DELETE FROM entries")
+
+
+async def test_snapshot_with_a_lone_surrogate_is_stored(store: Store) -> None:
+    """A webhook's JSON may hold an unpaired surrogate escape: the snapshot is still kept."""
+    odd = _alert(annotations={"summary": "broken \ud800 text"})
+    await store.save_snapshot(Snapshot(taken_at=T0, alerts=(odd,)))
+    loaded = await store.load_snapshot()
+    assert loaded is not None
+    assert loaded.alerts[0].summary == "broken ? text"
+    assert loaded.alerts[0].key == odd.key
+
+
+async def test_secrets_in_a_snapshot_are_redacted_inside_their_strings(
+    tmp_log: Path, clock: FrozenClock
+) -> None:
+    quoted = 'pa"ss\\word'
+    store = await Store.open(tmp_log, clock=clock, secrets=[quoted])
+    alert = _alert(annotations={"summary": f"uses {quoted} here", "description": quoted})
+    await store.save_snapshot(Snapshot(taken_at=T0, alerts=(alert,)))
+    loaded = await store.load_snapshot()
+    await store.close()
+    assert loaded is not None
+    assert loaded.alerts[0].annotations == {"summary": "uses *** here", "description": "***"}
