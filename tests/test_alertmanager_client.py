@@ -687,6 +687,30 @@ async def test_an_answer_of_the_wrong_shape_is_a_clear_error(
     assert str(caught.value) == f"alertmanager prod-a: {message}"
 
 
+async def test_json_that_only_pythons_decoder_reads_still_polls() -> None:
+    """An unpaired surrogate escape is valid JSON to Python but not to the fast decoder: the
+    answer is decoded whole instead, and the next poll works the same way."""
+    item = {
+        "fingerprint": "00000000000000aa",
+        "labels": {"alertname": "Odd", "note": "half \ud800 pair"},
+        "annotations": {},
+        "startsAt": "2026-11-23T10:00:00.123456789Z",
+        "updatedAt": "2026-11-23T10:00:01Z",
+        "endsAt": "2026-11-23T11:00:00Z",
+        "status": {"state": "active", "silencedBy": [], "inhibitedBy": []},
+        "receivers": [{"name": "hook"}],
+    }
+    body = json.dumps([item])  # ensure_ascii: the surrogate is written as an escape
+    assert "\\ud800" in body
+    answer = httpx.Response(200, text=body, headers={"Content-Type": "application/json"})
+    async with httpx.AsyncClient(transport=httpx.MockTransport(lambda _r: answer)) as http:
+        am = AlertmanagerClient("prod-a", "http://am.test", http, clock=FastClock())
+        for _ in range(2):
+            (alert,) = await am.alerts()
+            assert alert.labels["note"] == "half \ud800 pair"
+            assert alert.starts_at.microsecond == 123456
+
+
 CHILD = """
 import asyncio, sys
 from pathlib import Path

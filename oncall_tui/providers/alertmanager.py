@@ -26,6 +26,7 @@ from datetime import UTC, datetime
 from typing import Any, TypeVar
 
 import httpx
+import msgspec
 
 from oncall_tui import config as _config
 from oncall_tui.clock import Clock
@@ -42,7 +43,7 @@ from oncall_tui.models import (
 )
 from oncall_tui.providers.errors import ProviderError
 from oncall_tui.providers.http import send
-from oncall_tui.providers.json_items import DecodedItem, decode_array
+from oncall_tui.providers.json_items import decode_array
 
 API = "/api/v2"
 OFFLOAD_DECODE_BYTES = 256 * 1024  # about 500 alerts
@@ -212,36 +213,42 @@ class AlertmanagerClient:
         what: str,
         parse: Callable[[Any], T],
         key: Callable[[T], Hashable] | None = None,
+        parse_raw: Callable[[msgspec.Raw], T] | None = None,
     ) -> list[T]:
-        """A list endpoint's items; with `key`, items unchanged since the last call are reused."""
+        """A list endpoint's items, each turned into a T by `parse` (given the decoded item).
+
+        With `key`, items unchanged since the last call are reused, and new ones are turned
+        into a T from their raw JSON text by `parse_raw` (by default: decoded, then `parse`).
+        """
         response = await self._request("GET", path, params=params)
         if key is None:
             return self._parse_list(self._json(response), what, parse)
         remembered = (path, tuple(params))
         previous = self._last_items.get(remembered, ())
+        from_raw = parse_raw or (lambda raw: parse(_JSON.decode(raw)))
 
-        def decode() -> list[DecodedItem[T]]:
-            try:
-                with collector_paused():  # thousands of new objects, no garbage
-                    return decode_array(
-                        response.content.decode("utf-8"),
-                        lambda item: self._parse_one(item, what, parse),
+        def decode() -> list[T]:
+            with collector_paused():  # thousands of new objects, no garbage
+                try:
+                    items = decode_array(
+                        response.content,
+                        lambda raw: self._parse_one(raw, what, from_raw),
                         previous=previous,
                         key=key,
                     )
-            except ValueError:
-                self._parse_list(self._json(response), what, parse)  # the usual errors first
-                raise ProviderError(
-                    self.source, f"answer from {response.url.path} is not JSON", status=None
-                ) from None
+                except ValueError:
+                    # Not an array, or JSON that only Python's decoder accepts (an unpaired
+                    # surrogate escape): decoded whole, with the usual errors, nothing reused.
+                    self._last_items.pop(remembered, None)
+                    return self._parse_list(self._json(response), what, parse)
+            self._last_items[remembered] = items
+            return [item.value for item in items]
 
-        # A first answer of thousands of alerts takes a few hundred milliseconds to decode:
-        # done on the event loop that would freeze the dashboard, so big answers are decoded in
-        # a worker thread, one item at a time (json.loads would hold the GIL for all of it).
+        # A first answer of thousands of alerts takes tens of milliseconds to decode: done on
+        # the event loop that would freeze the dashboard, so big answers are decoded in a worker
+        # thread, one item at a time (one call for all of it would hold the GIL throughout).
         big = len(response.content) >= OFFLOAD_DECODE_BYTES
-        items = await asyncio.to_thread(decode) if big else decode()
-        self._last_items[remembered] = items
-        return [item.value for item in items]
+        return await asyncio.to_thread(decode) if big else decode()
 
     def _json(self, response: httpx.Response) -> Any:
         try:
@@ -268,7 +275,12 @@ class AlertmanagerClient:
         params.append(("unprocessed", _bool(unprocessed)))
         params += _filter_params(filters, receiver)
         return await self._get_list(
-            "/alerts", params, "alerts", self._alert, key=lambda alert: alert.fingerprint
+            "/alerts",
+            params,
+            "alerts",
+            self._alert,
+            key=lambda alert: alert.fingerprint,
+            parse_raw=self._alert_from_raw,
         )
 
     async def alert_groups(
@@ -386,6 +398,9 @@ class AlertmanagerClient:
     def _alert(self, item: Mapping[str, Any]) -> Alert:
         return parse_alert(item, cluster=self.cluster, peer=self.name)
 
+    def _alert_from_raw(self, raw: msgspec.Raw) -> Alert:
+        return parse_alert_json(raw, cluster=self.cluster, peer=self.name)
+
     def _group(self, item: Mapping[str, Any]) -> AlertGroup:
         receiver = item["receiver"]
         return AlertGroup(
@@ -399,21 +414,25 @@ class AlertmanagerClient:
         return parse_silence(item, cluster=self.cluster)
 
 
+def _alert_state(
+    raw_state: str, silenced_by: Sequence[str], inhibited_by: Sequence[str]
+) -> AlertState:
+    if raw_state == "active":
+        return AlertState.ACTIVE
+    if raw_state == "unprocessed":
+        return AlertState.UNPROCESSED
+    if raw_state == "suppressed":
+        # A silence is the operator's own doing; name it even when an inhibition also applies.
+        return AlertState.INHIBITED if inhibited_by and not silenced_by else AlertState.SILENCED
+    raise ValueError(f"unknown alert state {raw_state!r}")
+
+
 def parse_alert(item: Mapping[str, Any], *, cluster: str, peer: str = "") -> Alert:
     """One `gettableAlert` as an Alert (seen_by is this peer alone until merged)."""
     status = item["status"]
     silenced_by = _str_tuple(status.get("silencedBy"))
     inhibited_by = _str_tuple(status.get("inhibitedBy"))
-    raw_state = str(status["state"])
-    if raw_state == "active":
-        state = AlertState.ACTIVE
-    elif raw_state == "unprocessed":
-        state = AlertState.UNPROCESSED
-    elif raw_state == "suppressed":
-        # A silence is the operator's own doing; name it even when an inhibition also applies.
-        state = AlertState.INHIBITED if inhibited_by and not silenced_by else AlertState.SILENCED
-    else:
-        raise ValueError(f"unknown alert state {raw_state!r}")
+    state = _alert_state(str(status["state"]), silenced_by, inhibited_by)
     receivers = item.get("receivers")
     # Positional: the first poll of 10,000 alerts builds them all, and keywords cost more.
     return Alert(
@@ -430,6 +449,68 @@ def parse_alert(item: Mapping[str, Any], *, cluster: str, peer: str = "") -> Ale
         str(item.get("generatorURL") or ""),  # generator_url
         cluster,
         (peer,) if peer else (),  # seen_by
+    )
+
+
+# The spec's gettableAlert, as msgspec structs: the poll's items are decoded straight into them
+# in C. Times stay text so that they are parsed exactly as parse_alert parses them (msgspec
+# rounds Go's nanoseconds to the nearest microsecond, Python truncates).
+class _AlertStatus(msgspec.Struct):
+    state: str
+    silencedBy: list[str] | None = None
+    inhibitedBy: list[str] | None = None
+
+
+class _Receiver(msgspec.Struct):
+    name: str
+
+
+class GettableAlert(msgspec.Struct):
+    fingerprint: str
+    labels: dict[str, str]
+    startsAt: str
+    updatedAt: str
+    status: _AlertStatus
+    annotations: dict[str, str] | None = None
+    endsAt: str | None = None
+    receivers: list[_Receiver] | None = None
+    generatorURL: str | None = None
+
+
+_GETTABLE_ALERT = msgspec.json.Decoder(GettableAlert)
+_JSON = msgspec.json.Decoder()
+
+
+def parse_alert_json(raw: msgspec.Raw | bytes, *, cluster: str, peer: str = "") -> Alert:
+    """What parse_alert makes of the decoded JSON `raw`, decoded straight into the spec's types."""
+    try:
+        item = _GETTABLE_ALERT.decode(raw)
+    except msgspec.ValidationError:
+        # Off the spec's types (a number for a label value...): the lenient dict path converts
+        # what it can and names what it cannot.
+        return parse_alert(_JSON.decode(raw), cluster=cluster, peer=peer)
+    return _alert_from_gettable(item, cluster=cluster, peer=peer)
+
+
+def _alert_from_gettable(item: GettableAlert, *, cluster: str, peer: str) -> Alert:
+    status = item.status
+    silenced_by = tuple(status.silencedBy) if status.silencedBy else ()
+    inhibited_by = tuple(status.inhibitedBy) if status.inhibitedBy else ()
+    receivers = item.receivers
+    return Alert(
+        item.fingerprint,
+        item.labels,
+        item.annotations or {},
+        _parse_time_text(item.startsAt),
+        _parse_time_text(item.updatedAt),
+        parse_optional_time(item.endsAt),
+        _alert_state(status.state, silenced_by, inhibited_by),
+        silenced_by,
+        inhibited_by,
+        tuple([r.name for r in receivers]) if receivers else (),
+        item.generatorURL or "",
+        cluster,
+        (peer,) if peer else (),
     )
 
 
