@@ -12,6 +12,7 @@ from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+import pytest
 from ui_harness import make_config
 
 from oncall_tui.clock import FrozenClock
@@ -59,9 +60,12 @@ def _describe(row: GroupRow | Alert) -> str:
     return f"{row.key} {row.severity} {row.state} {row.summary} {row.starts_at}"
 
 
-def test_incremental_updates_always_match_a_fresh_build() -> None:
+@pytest.mark.parametrize(
+    "group_by", [("alertname", "service"), ("alertname",), ("service", "alertname", "severity")]
+)
+def test_incremental_updates_always_match_a_fresh_build(group_by: tuple[str, ...]) -> None:
     rng = random.Random(7)
-    model = AlertRows()
+    model = AlertRows(group_by)
     alerts = {i: make_alert(i, rng) for i in range(40)}
     model.set_alerts(list(alerts.values()))
     for step in range(300):

@@ -10,7 +10,7 @@ it filters without sorting. No Textual here; the widget renders the rows.
 from __future__ import annotations
 
 from bisect import bisect_left
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from oncall_tui.matchers import AlertFilter
@@ -68,6 +68,14 @@ def _same_row(a: Alert, b: Alert) -> bool:
 Order = tuple[int, float, str]
 
 
+def _group_key_builder(names: tuple[str, ...]) -> Callable[[Mapping[str, str]], GroupKey]:
+    """The group of a label map; a call of a generator per alert cost more than the rest."""
+    if len(names) == 2:
+        first, second = names
+        return lambda labels: (labels.get(first, ""), labels.get(second, ""))
+    return lambda labels: tuple([labels.get(name, "") for name in names])
+
+
 def _first(entry: tuple[Order, Alert]) -> Order:
     return entry[0]
 
@@ -117,6 +125,7 @@ class AlertRows:
 
     def __init__(self, group_by: Sequence[str] = ("alertname", "service")) -> None:
         self.group_by = tuple(group_by)
+        self._group_key = _group_key_builder(self.group_by)
         self._filter = AlertFilter.parse("")
         self._needle = ""
         self.show_suppressed = False
@@ -186,7 +195,7 @@ class AlertRows:
         return [row for row in self.rows if isinstance(row, Alert)]
 
     def group_of(self, alert: Alert) -> GroupKey:
-        return tuple(alert.labels.get(name, "") for name in self.group_by)
+        return self._group_key(alert.labels)
 
     # -- updates -----------------------------------------------------------------------------
 
@@ -296,10 +305,18 @@ class AlertRows:
     def _load(self, alerts: dict[str, Alert]) -> None:
         """A first load: every group sorted once, instead of a binary insertion per alert."""
         members: dict[GroupKey, list[tuple[Order, Alert]]] = {}
+        group_key = self._group_key
+        meta = self._meta
         for key, alert in alerts.items():
-            order = _alert_order(alert)
-            gkey = self.group_of(alert)
-            self._meta[key] = (order, gkey, _OUT)
+            labels = alert.labels
+            # _alert_order and group_of, inlined: this loop runs for 10,000 alerts at once.
+            order = (
+                severity_rank(labels.get("severity", "none")),
+                -alert.starts_at.timestamp(),
+                key,
+            )
+            gkey = group_key(labels)
+            meta[key] = (order, gkey, _OUT)
             entries = members.get(gkey)
             if entries is None:
                 entries = members[gkey] = []
