@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import os
 import re
+import types
+import typing
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal, Self
@@ -334,9 +336,46 @@ def _located(message: str) -> tuple[str, str]:
         return _join(path, unknown.group("key")), "unknown key"
     if keyed := _KEY_PROBLEM_RE.match(problem):  # a _FieldError raised by a section's check
         return _join(path, keyed.group("key")), keyed.group("problem")
+    if problem.startswith("Invalid enum value ") and (choices := _choices_at(path)):
+        return (
+            path,
+            f"invalid value {problem.removeprefix('Invalid enum value ')} (one of: {choices})",
+        )
+    problem = problem[:1].lower() + problem[1:]
     if path.endswith("[...]"):  # msgspec does not name the key of a mapping's bad value
         return path.removesuffix("[...]"), f"a value: {problem}"
     return path, problem
+
+
+_PATH_PART_RE = re.compile(r"\.?([A-Za-z_][A-Za-z0-9_]*)|\[\d+\]")
+
+
+def _choices_at(path: str) -> str:
+    """The allowed values of the Literal key at `path` (e.g. `notify.min_severity`), or ""."""
+    kind: Any = Config
+    for part in _PATH_PART_RE.finditer(path):
+        kind = _unwrap(kind)
+        name = part.group(1)
+        if name is None:  # a list index
+            kind = typing.get_args(kind)[0] if typing.get_origin(kind) is list else None
+        elif isinstance(kind, type) and issubclass(kind, msgspec.Struct):
+            kind = typing.get_type_hints(kind, include_extras=True).get(name)
+        else:
+            return ""
+    kind = _unwrap(kind)
+    if typing.get_origin(kind) is Literal:
+        return ", ".join(str(choice) for choice in typing.get_args(kind))
+    return ""
+
+
+def _unwrap(kind: Any) -> Any:
+    """`X | None` and `Annotated[X, ...]` as X."""
+    if typing.get_origin(kind) is Annotated:
+        kind = typing.get_args(kind)[0]
+    if isinstance(kind, types.UnionType):
+        options = [arg for arg in typing.get_args(kind) if arg is not type(None)]
+        kind = options[0] if len(options) == 1 else kind
+    return kind
 
 
 def validate_config(data: Any, source: str = "<config>") -> Config:

@@ -51,7 +51,14 @@ def test_example_config_is_valid() -> None:
         ("alertmanagers: [{url: 'http://x'}]", "alertmanagers[0].name: required key is missing"),
         ("alertmanagers: [{name: a, url: 'x:9093'}]", "alertmanagers[0].url: expected an http"),
         (MINIMAL + "poll: {alerts: soon}", "poll.alerts: expected a duration"),
-        (MINIMAL + "notify: {min_severity: loud}", "notify.min_severity: "),
+        (
+            MINIMAL + "notify: {min_severity: loud}",
+            "notify.min_severity: invalid value 'loud' (one of: critical, error, warning, info)",
+        ),
+        (
+            MINIMAL + "statuspage: {automation: {impact: huge}}",
+            "statuspage.automation.impact: invalid value 'huge' (one of: none, minor, major, ",
+        ),
         (MINIMAL + "webhooks: {listen: nowhere}", "webhooks.listen: expected host:port"),
         (
             MINIMAL + "pagerduty: {api_token: '${PD_API_KEY}'}",
@@ -67,9 +74,9 @@ def test_example_config_is_valid() -> None:
         ),
         ("a: [", "c.yaml: line"),
         ("", "c.yaml: alertmanagers: required key is missing"),
-        (MINIMAL + "operator: {name: 5}", "operator.name: Expected `str`, got `int`"),
-        (MINIMAL + "keys: {ack: [a]}", "keys: a value: Expected `str`, got `array`"),
-        (MINIMAL + "statuspage: {api_key: 5}", "statuspage.api_key: Expected `str`, got `int`"),
+        (MINIMAL + "operator: {name: 5}", "operator.name: expected `str`, got `int`"),
+        (MINIMAL + "keys: {ack: [a]}", "keys: a value: expected `str`, got `array`"),
+        (MINIMAL + "statuspage: {api_key: 5}", "statuspage.api_key: expected `str`, got `int`"),
         (MINIMAL + "poll: {alerts: 0s}", "poll.alerts: expected a duration greater than zero"),
         (
             "alertmanagers: [{name: a, url: 'http://x', auth: {bearer_token: t, "
