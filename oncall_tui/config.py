@@ -314,7 +314,9 @@ def _expand(node: Any, env: Mapping[str, str], path: str, source: str) -> Any:
     return node
 
 
-_PROBLEM_RE = re.compile(r"^(?P<problem>.*?)(?: - at `\$(?P<path>[^`]*)`)?$", re.DOTALL)
+_PROBLEM_RE = re.compile(
+    r"^(?P<problem>.*?)(?: - at (?P<in_key>`key` in )?`\$(?P<path>[^`]*)`)?$", re.DOTALL
+)
 _MISSING_RE = re.compile(r"^Object missing required field `(?P<key>[^`]+)`$")
 _UNKNOWN_RE = re.compile(r"^Object contains unknown field `(?P<key>[^`]+)`$")
 _KEY_PROBLEM_RE = re.compile(r"^(?P<key>[a-z_]+): (?P<problem>.+)$", re.DOTALL)
@@ -342,6 +344,8 @@ def _located(message: str) -> tuple[str, str]:
             f"invalid value {problem.removeprefix('Invalid enum value ')} (one of: {choices})",
         )
     problem = problem[:1].lower() + problem[1:]
+    if match.group("in_key"):  # a key of the mapping at `path`, e.g. a number as a label name
+        return path, f"a key: {problem}"
     if path.endswith("[...]"):  # msgspec does not name the key of a mapping's bad value
         return path.removesuffix("[...]"), f"a value: {problem}"
     return path, problem

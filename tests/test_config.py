@@ -76,6 +76,11 @@ def test_example_config_is_valid() -> None:
         ("", "c.yaml: alertmanagers: required key is missing"),
         (MINIMAL + "operator: {name: 5}", "operator.name: expected `str`, got `int`"),
         (MINIMAL + "keys: {ack: [a]}", "keys: a value: expected `str`, got `array`"),
+        (
+            MINIMAL + "test_alerts: [{name: t, labels: {alertname: x, 5: y}}]",
+            "c.yaml: test_alerts[0].labels: a key: expected `str`, got `int`",
+        ),
+        (MINIMAL + "1: x", "c.yaml: (top level): a key: expected `str`"),
         (MINIMAL + "statuspage: {api_key: 5}", "statuspage.api_key: expected `str`, got `int`"),
         (MINIMAL + "poll: {alerts: 0s}", "poll.alerts: expected a duration greater than zero"),
         (
