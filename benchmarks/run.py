@@ -1,6 +1,6 @@
 """The benchmark suite of issue 8: one command, a table, and the figures as JSON.
 
-    .venv/bin/python benchmarks/run.py                       # everything: about 4 min on 2 cores
+    .venv/bin/python benchmarks/run.py                       # everything: about 6 min on 2 cores
     .venv/bin/python benchmarks/run.py --sizes 1000,10000    # skip the 50,000 run
     .venv/bin/python benchmarks/run.py --only alerts,e2e --json out.json
 
