@@ -19,6 +19,7 @@ from oncall_tui.clock import FrozenClock, SystemClock
 from oncall_tui.config import Config, load_config_text
 from oncall_tui.engine import ActionRequest, Engine
 from oncall_tui.engine.alerts import AlertmanagerSource
+from oncall_tui.events import SnapshotChanged
 from oncall_tui.models import ActionStatus, SilenceState
 from oncall_tui.providers.alertmanager import AlertmanagerClient, PostableAlert
 from oncall_tui.sandbox.alertmanager_process import alertmanager_config_yaml, free_port
@@ -222,3 +223,38 @@ async def test_a_peer_is_shown_as_answered_only_together_with_its_alerts() -> No
         await asyncio.wait_for(polling, 5)
         assert source.health["peer-a"].last_success is not None
         assert [a.alertname for a in source.alerts] == ["DiskFull"]
+
+
+async def test_a_bulk_first_load_is_shown_before_it_is_logged(
+    am_binary: str, tmp_path: Path, http: httpx.AsyncClient
+) -> None:
+    """Hundreds of alerts at once: the screen gets them first, the log right after, and the log
+    holds every one by the time the poll is over."""
+    count = 600  # above the engine's bulk threshold
+    am_yaml = alertmanager_config_yaml(webhook_url=None)
+    async with running_alertmanager(am_binary, tmp_path / "am", am_yaml) as am:
+        client = AlertmanagerClient("am-0", am.url, http, clock=SystemClock())
+        await client.post_alerts(
+            [PostableAlert(labels={"alertname": "Bulk", "n": str(i)}) for i in range(count)]
+        )
+        config = engine_config(tmp_path, [("am-0", am.url)], listen="127.0.0.1:0", poll="5m")
+        engine = Engine(config, clock=SystemClock(), listen_webhooks=False)
+        all_shown = asyncio.Event()
+
+        def on_event(event: object) -> None:
+            if isinstance(event, SnapshotChanged) and len(event.snapshot.alerts) == count:
+                all_shown.set()
+
+        engine.subscribe(on_event)
+        await engine.start()
+        try:
+            await asyncio.wait_for(all_shown.wait(), 30)
+            logged_when_shown = await engine.store.entries(kinds=["alert.firing"], limit=0)
+
+            async def all_logged() -> bool:
+                return len(await engine.store.entries(kinds=["alert.firing"], limit=0)) == count
+
+            await wait_for(all_logged, what="every alert in the log")
+        finally:
+            await engine.stop()
+    assert logged_when_shown == [], "the screen had the alerts before the log"

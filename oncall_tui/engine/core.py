@@ -69,6 +69,10 @@ STOP_TIMEOUT = 5.0
 # polls a second, not hundreds.
 WAKE_GAP = 0.25
 BULK_CHANGE = 500  # alerts fired or resolved in one poll above which the screen comes first
+# How long a bulk change's log rows wait for the dashboard to draw it. Formatting and writing
+# 10,000 rows at once shares the interpreter with the dashboard's first apply and paint of them,
+# which then took 75 ms instead of 45 (measured at 10,000 alerts).
+BULK_LOG_GRACE = 0.2
 
 
 class ReadOnlyError(Exception):
@@ -422,6 +426,7 @@ class Engine:
             # A first load of thousands of alerts: show them before the seconds it takes to log
             # them all; the log still holds every one when this poll ends.
             self._publish()
+            await asyncio.sleep(BULK_LOG_GRACE)
         if change:
             await self._log_alert_change(change)
 
