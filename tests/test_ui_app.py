@@ -323,6 +323,31 @@ async def test_the_footer_is_rebuilt_only_when_its_keys_change(tmp_path: Path) -
         assert "Clear" in [key.description for key in footer.query(FooterKey)]
 
 
+def footer_keys(app: OncallApp) -> list[str]:
+    return [key.description for key in app.query_one(KeyFooter).query(FooterKey)]
+
+
+async def test_the_footer_keeps_help_and_quit_when_the_terminal_is_narrow(tmp_path: Path) -> None:
+    async with dashboard(tmp_path, size=(160, 40)) as (app, pilot, _rig):
+        await eventually(lambda: table(app).cursor_alert is not None)
+        await pilot.press("space")  # a mark adds "esc Clear": too many keys for 80 columns
+        await pilot.pause()
+        wide = footer_keys(app)
+        assert wide[-3:] == ["Fire test", "Help", "Quit"]
+        assert "Clear" in wide
+
+        await pilot.resize_terminal(80, 24)
+        await eventually(lambda: footer_keys(app) != wide)
+        narrow = footer_keys(app)
+        assert narrow[-2:] == ["Help", "Quit"], "the rightmost other keys make room"
+        assert narrow == [key for key in wide if key != "Fire test"]
+        used = sum(key.region.width + 1 for key in app.query_one(KeyFooter).query(FooterKey))
+        assert used <= 80
+
+        await pilot.resize_terminal(160, 40)
+        await eventually(lambda: footer_keys(app) == wide)
+
+
 async def test_the_dashboard_process_tunes_its_runtime_at_start_and_after_the_first_load(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
