@@ -388,7 +388,9 @@ def validate_config(data: Any, source: str = "<config>") -> Config:
     if not isinstance(data, dict):
         raise ConfigError(f"{source}: expected a mapping of sections at the top level")
     try:
-        return msgspec.convert(data, Config, dec_hook=_decode_custom)
+        # Not strict: a value from ${VAR} is always text, so "true" or "30" must still do for a
+        # bool or a number (as it did with pydantic), while a number stays no name or URL.
+        return msgspec.convert(data, Config, strict=False, dec_hook=_decode_custom)
     except msgspec.ValidationError as exc:
         path, problem = _located(str(exc))
         raise ConfigError(f"{source}: {path or '(top level)'}: {problem}") from None

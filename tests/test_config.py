@@ -160,3 +160,12 @@ def test_config_module_imports_nothing_heavy() -> None:
         timeout=60,
     )
     assert out.stdout.strip() == "set()"
+
+
+def test_values_from_the_environment_can_be_booleans() -> None:
+    """${VAR} always expands to text: "true" and "false" must still do where a bool is wanted."""
+    text = MINIMAL + "read_only: ${RO}\nwebhooks: {enabled: '${HOOKS}'}\n"
+    config = load_config_text(text, "c.yaml", {"RO": "true", "HOOKS": "false"})
+    assert (config.read_only, config.webhooks.enabled) == (True, False)
+    with pytest.raises(ConfigError, match=r"read_only: expected `bool`, got `str`"):
+        load_config_text(text, "c.yaml", {"RO": "maybe", "HOOKS": "false"})
