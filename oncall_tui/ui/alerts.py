@@ -229,7 +229,7 @@ class AlertsView(Widget):
         table, model = self.table, self.table.model
         parts = [f"{model.shown} of {model.total} alerts"]
         if table.marks:
-            parts.append(f"{len(table.marks)} marked (esc clears)")
+            parts.append(f"{len(table.marks)} marked")
         if model.hidden_suppressed and not model.show_suppressed:
             parts.append(f"{model.hidden_suppressed} silenced/inhibited hidden (i shows them)")
         elif model.show_suppressed:
@@ -243,8 +243,6 @@ class AlertsView(Widget):
             kind = "matchers" if model.filter.matchers else "text"
             status.append(f" · filter ({kind}): ", style="bold")
             status.append(model.filter.text)
-            if not table.marks:
-                status.append(" (esc clears)")
         if status != self._status_shown:
             self._status_shown = status
             # The status line is one line high: no re-layout of the screen for new text.

@@ -46,17 +46,13 @@ def fit_keys(widgets: list[Widget], width: int) -> list[Widget]:
     """`widgets` without the rightmost keys that do not fit in `width` cells (but help and quit)."""
     kept = list(widgets)
     used = sum(key_width(w) for w in kept if isinstance(w, FooterKey))
-    while used > width:
-        droppable = [
-            i
-            for i, w in enumerate(kept)
-            if isinstance(w, FooterKey) and w.action not in ALWAYS_SHOWN
-        ]
-        if not droppable:
+    for index in reversed(range(len(kept))):
+        if used <= width:
             break
-        dropped = kept.pop(droppable[-1])
-        assert isinstance(dropped, FooterKey)
-        used -= key_width(dropped)
+        widget = kept[index]
+        if isinstance(widget, FooterKey) and widget.action not in ALWAYS_SHOWN:
+            used -= key_width(widget)
+            del kept[index]
     return kept
 
 
